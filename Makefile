@@ -1,0 +1,43 @@
+# Every target bootstraps what it needs: uv (through pip when missing), the
+# virtualenv and the pinned dependencies from requirements/*.txt.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint fmt bench requirements clean
+
+$(STAMP): requirements/dev.txt pyproject.toml
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet uv
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r requirements/dev.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/tenantry up
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Re-pin after editing pyproject.toml: versions and hashes, no download addresses.
+requirements:
+	$(UV) pip compile pyproject.toml --generate-hashes --no-emit-index-url --python-version 3.11 -o requirements/main.txt
+	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --no-emit-index-url --python-version 3.11 -o requirements/dev.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

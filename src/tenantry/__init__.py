@@ -1,0 +1,8 @@
+"""Tenantry: self-hosted onboarding and tenant-lifecycle control plane."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("tenantry")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"

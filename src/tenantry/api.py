@@ -1,0 +1,10 @@
+"""Every router of the HTTP API, in one list."""
+
+from fastapi import APIRouter
+
+from tenantry.auth.endpoints import router as auth_router
+from tenantry.ops.endpoints import router as ops_router
+
+router = APIRouter()
+for domain_router in (ops_router, auth_router):
+    router.include_router(domain_router)

@@ -1,0 +1,79 @@
+"""The ASGI application: `create_app(settings)` wires routers, middleware and the lifespan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+import structlog
+from fastapi import FastAPI
+
+from tenantry import __version__
+from tenantry.api import router
+from tenantry.auth.jwt import TokenIssuer
+from tenantry.config import Settings, check_environment
+from tenantry.datadir import ensure_data_dir, server_secret, signing_key_pem
+from tenantry.db import Database
+from tenantry.errors import install_error_handlers
+from tenantry.logging import configure_logging
+from tenantry.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+
+log = structlog.get_logger(__name__)
+
+
+def build_token_issuer(settings: Settings) -> TokenIssuer:
+    return TokenIssuer(
+        signing_key_pem(settings),
+        issuer=settings.public_url,
+        verification_pem=(settings.verification_keys or "").encode(),
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    check_environment(settings)
+    configure_logging(json=settings.is_prod, level=settings.log_level)
+    ensure_data_dir(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.settings = settings
+        state.started_at = time.monotonic()
+        state.shutting_down = False
+        state.database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        state.redis = (
+            aioredis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+            if settings.redis_url
+            else None
+        )
+        state.secret = server_secret(settings)
+        state.tokens = build_token_issuer(settings)
+        log.info("started", version=__version__, env=settings.env.value, database=state.database.engine.dialect.name)
+        try:
+            yield
+        finally:
+            state.shutting_down = True
+            if state.redis is not None:
+                await state.redis.aclose()
+            await state.database.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="Tenantry",
+        version=__version__,
+        summary="Onboarding and tenant-lifecycle control plane",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    # Added last = outermost: the request id is known before the size check answers.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn's worker processes, which read settings themselves."""
+    return create_app(Settings())

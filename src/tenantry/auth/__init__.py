@@ -1,0 +1,1 @@
+"""Who is calling: access tokens, their keys, and the dependencies routes declare."""

@@ -1,0 +1,29 @@
+"""Annotated aliases that state what a route needs from its caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request
+
+from tenantry.auth.jwt import TokenIssuer
+from tenantry.auth.principals import Principal
+from tenantry.errors import Unauthenticated
+
+
+def _bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Send an access token as 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+def _authenticated(request: Request) -> Principal:
+    issuer: TokenIssuer = request.app.state.tokens
+    principal = Principal.from_claims(issuer.verify(_bearer_token(request)))
+    structlog.contextvars.bind_contextvars(user_id=principal.subject, tenant_id=principal.tenant_id)
+    return principal
+
+
+Authenticated = Annotated[Principal, Depends(_authenticated)]

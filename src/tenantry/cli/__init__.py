@@ -1,0 +1,1 @@
+"""The `tenantry` command: servers, migrations and operator tools, one module per group."""

@@ -1,0 +1,104 @@
+"""Settings: one pydantic-settings class read from `TENANTRY_*` variables and `.env`.
+
+Variable names are part of the public contract, so fields stay flat; they are
+grouped below by concern. Values derived from others (the default database URL
+under the data dir) are properties, never stored twice.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class EmailBackend(StrEnum):
+    FILE = "file"
+    SMTP = "smtp"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TENANTRY_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # -- deployment
+    env: Environment = Environment.DEV
+    data_dir: Path = Path("./.tenantry")
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+    # -- database
+    database_url: str | None = None
+    migration_database_url: str | None = None
+    db_pool_size: int = Field(default=10, ge=1)
+
+    # -- rate limits
+    redis_url: str | None = None
+
+    # -- mail
+    email_backend: EmailBackend = EmailBackend.FILE
+    smtp_url: str | None = None
+
+    # -- signup
+    signup_enabled: bool = True
+
+    # -- auth: secrets come from here in prod; in dev they are generated into the data dir
+    secret_key: str | None = Field(default=None, min_length=32)
+    signing_key: str | None = None  # PEM of the Ed25519 private key that signs
+    verification_keys: str | None = None  # PEM public keys that only verify (rotation)
+    access_token_ttl_s: int = Field(default=900, ge=60)
+
+    # -- http
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env is Environment.PROD
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'tenantry.db'}"
+
+    @property
+    def resolved_migration_database_url(self) -> str:
+        return self.migration_database_url or self.resolved_database_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def dev_only_settings(self) -> list[str]:
+        """Name every setting that is fine on a laptop and wrong in production."""
+        problems = []
+        if self.email_backend is EmailBackend.FILE:
+            problems.append("TENANTRY_EMAIL_BACKEND=file (mail would never leave the machine)")
+        if self.secret_key is None:
+            problems.append("TENANTRY_SECRET_KEY is unset (a generated secret would be used)")
+        if self.signing_key is None:
+            problems.append("TENANTRY_SIGNING_KEY is unset (a generated signing key would be used)")
+        if not self.public_url.startswith("https://"):
+            problems.append(f"TENANTRY_PUBLIC_URL={self.public_url} is not https")
+        return problems
+
+
+class SettingsError(RuntimeError):
+    """The settings cannot run in the chosen environment; the message names each problem."""
+
+
+def check_environment(settings: Settings) -> None:
+    if settings.is_prod and (problems := settings.dev_only_settings()):
+        raise SettingsError(
+            "TENANTRY_ENV=prod refuses dev-only settings: " + "; ".join(problems)
+        )

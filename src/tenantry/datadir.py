@@ -1,0 +1,52 @@
+"""The data dir: created on first start, home of the embedded database and dev-only secrets.
+
+In dev, a server secret and an Ed25519 signing key are generated here once and
+reused; in prod they come from settings and nothing secret is written to disk.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tenantry.config import Settings
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return settings.data_dir
+
+
+def _read_or_create(path: Path, make: bytes) -> bytes:
+    """Write `make` to `path` unless it exists; the first writer wins under races."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(make)
+    return make
+
+
+def server_secret(settings: Settings) -> bytes:
+    """The HMAC key for stored secret digests."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    generated = secrets.token_urlsafe(48).encode()
+    return _read_or_create(settings.data_dir / "secret.key", generated)
+
+
+def signing_key_pem(settings: Settings) -> bytes:
+    if settings.signing_key:
+        return settings.signing_key.encode()
+    generated = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return _read_or_create(settings.data_dir / "keys" / "signing.pem", generated)

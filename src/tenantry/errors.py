@@ -1,0 +1,115 @@
+"""Errors that carry their HTTP status and stable code, rendered as RFC 9457 problem+json.
+
+Domains subclass `TenantryError` (`class SlugTaken(TenantryError)`) and raise;
+`install_error_handlers` renders them, FastAPI's validation errors, Starlette's
+404/405 and anything unexpected in one shape.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tenantry.logging import current_request_id
+
+PROBLEM_JSON = "application/problem+json"
+
+log = structlog.get_logger(__name__)
+
+
+class TenantryError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL"
+    title: ClassVar[str] = "Internal error"
+    headers: ClassVar[dict[str, str] | None] = None
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.title
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def to_problem(self) -> dict[str, Any]:
+        return problem(self.status, self.code, self.detail, title=self.title, **self.extra)
+
+
+class ValidationFailed(TenantryError):
+    status, code, title = 400, "VALIDATION", "The request is not valid"
+
+
+class NotFound(TenantryError):
+    status, code, title = 404, "NOT_FOUND", "Not found"
+
+
+class Unauthenticated(TenantryError):
+    status, code, title = 401, "UNAUTHENTICATED", "Authentication required"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class TokenExpired(Unauthenticated):
+    code, title = "TOKEN_EXPIRED", "The token has expired"
+
+
+def problem(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": f"https://tenantry.dev/problems/{code.lower().replace('_', '-')}",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "org_name") -> "org_name"; ("query", "limit") -> "limit"; ("body",) -> "body"
+    parts = [str(p) for p in loc[1:]] if len(loc) > 1 else [str(p) for p in loc]
+    return ".".join(parts)
+
+
+_STATUS_CODES = {
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TenantryError)
+    async def _tenantry(_: Request, exc: TenantryError) -> JSONResponse:
+        return problem_response(exc.to_problem(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_name(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
+            for err in exc.errors()
+        ]
+        return problem_response(
+            ValidationFailed("One or more fields are not valid", errors=errors).to_problem()
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, HTTPStatus(exc.status_code).name)
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem_response(problem(exc.status_code, code, detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette's outermost middleware calls this one: it bypasses our
+        # request-context middleware, so the request id header is set here.
+        request_id = current_request_id()
+        log.exception("unhandled_exception", error_type=type(exc).__name__)
+        body = problem(500, "INTERNAL", "An unexpected error occurred", request_id=request_id)
+        return problem_response(body, {"X-Request-ID": request_id} if request_id else None)

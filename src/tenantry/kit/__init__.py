@@ -1,0 +1,1 @@
+"""Small shared tools used by every domain."""

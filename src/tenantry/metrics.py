@@ -1,0 +1,35 @@
+"""The Prometheus metrics Tenantry exports, defined once and imported where they are counted.
+
+With several server processes, set `PROMETHEUS_MULTIPROC_DIR` to an empty
+directory shared by them before they start: `/metrics` then aggregates every
+process's files (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+HTTP_REQUEST_DURATION = Histogram(
+    "tenantry_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["route", "method", "status_class"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def render_latest() -> tuple[bytes, str]:
+    """Serialise every metric of this process, or of all processes in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

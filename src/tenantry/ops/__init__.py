@@ -1,0 +1,1 @@
+"""The operations surface: health, readiness and metrics."""

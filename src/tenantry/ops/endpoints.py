@@ -1,0 +1,49 @@
+"""Health probes and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from tenantry.metrics import render_latest
+from tenantry.ops import service
+from tenantry.ops.service import HealthReport
+
+router = APIRouter(tags=["ops"])
+
+
+def _respond(report: HealthReport) -> JSONResponse:
+    status_code = 503 if report.status == service.DOWN else 200
+    return JSONResponse(report.to_dict(), status_code=status_code)
+
+
+def _uptime(request: Request) -> float:
+    return time.monotonic() - float(request.app.state.started_at)
+
+
+@router.get("/health", summary="Liveness with version and uptime; ?deep=true checks every dependency")
+async def health(request: Request, deep: bool = False) -> JSONResponse:
+    if not deep:
+        return _respond(HealthReport(service.OK, _uptime(request)))
+    state = request.app.state
+    return _respond(await service.deep_report(state.database, state.redis, _uptime(request)))
+
+
+@router.get("/health/live", summary="The process is up")
+async def live() -> dict[str, Any]:
+    return {"status": service.OK}
+
+
+@router.get("/health/ready", summary="Ready to take traffic: the database answers")
+async def ready(request: Request) -> JSONResponse:
+    state = request.app.state
+    return _respond(await service.readiness(state.database, shutting_down=state.shutting_down))
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics() -> Response:
+    body, content_type = render_latest()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,84 @@
+"""Health checks: what is broken, how badly, and whether to take traffic.
+
+`down` means the service cannot do its job (the database is unreachable) and
+answers 503; `degraded` means an optional part is failing or out of date while
+requests can still be served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from tenantry import __version__, schema
+from tenantry.db import Database
+
+CHECK_TIMEOUT_S = 2.0
+
+OK, DEGRADED, DOWN, LOCAL = "ok", "degraded", "down", "local"
+
+
+@dataclass
+class HealthReport:
+    status: str
+    uptime_s: float
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "version": __version__,
+            "uptime_s": round(self.uptime_s, 3),
+            "checks": self.checks,
+        }
+
+
+async def _timed(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await probe()
+    except Exception as exc:
+        return {"status": DOWN, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"status": OK, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+async def _migrations(database: Database) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            drift = await schema.revision_drift(database.engine)
+    except Exception as exc:
+        return {"status": DOWN, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"status": DEGRADED, "drift": drift} if drift else {"status": OK}
+
+
+async def _rate_limit_store(redis: aioredis.Redis | None) -> dict[str, Any]:
+    if redis is None:
+        return {"status": LOCAL, "store": "memory"}
+    return {**await _timed(redis.ping), "store": "redis"}
+
+
+async def deep_report(database: Database, redis: aioredis.Redis | None, uptime_s: float) -> HealthReport:
+    database_check, migrations, rate_limit = await asyncio.gather(
+        _timed(database.ping), _migrations(database), _rate_limit_store(redis)
+    )
+    checks = {"database": database_check, "migrations": migrations, "rate_limit": rate_limit}
+    if database_check["status"] != OK:
+        status = DOWN
+    elif any(check["status"] not in (OK, LOCAL) for check in checks.values()):
+        status = DEGRADED
+    else:
+        status = OK
+    return HealthReport(status, uptime_s, checks)
+
+
+async def readiness(database: Database, *, shutting_down: bool) -> HealthReport:
+    if shutting_down:
+        return HealthReport(DOWN, 0, {"lifecycle": {"status": DOWN, "error": "shutting down"}})
+    database_check = await _timed(database.ping)
+    return HealthReport(database_check["status"], 0, {"database": database_check})

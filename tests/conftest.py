@@ -1,0 +1,140 @@
+"""Fixtures shared by every test: servers, databases per backend, settings, the app and a client."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tenantry.app import create_app
+from tenantry.config import Settings
+from tenantry.kit.clock import clock
+from tenantry.logging import build_formatter
+from tests.fixtures import databases
+from tests.fixtures.servers import PostgresServer, start_postgres, start_redis
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    yield from start_postgres()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    yield from start_redis()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return databases.migrate_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    return databases.migrate_postgres_template(postgres_server)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    # Resolve the session templates here, outside any running event loop.
+    request.getfixturevalue(f"{request.param}_template")
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A freshly migrated database of the test's backend, private to the test."""
+    if backend == "sqlite":
+        yield databases.sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = await databases.create_postgres_database(server, request.getfixturevalue("postgres_template"))
+    yield server.url(name)
+    await databases.drop_postgres_database(server, name)
+
+
+@pytest.fixture
+async def empty_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of the test's backend with no migration applied."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = await databases.create_postgres_database(server, None)
+    yield server.url(name)
+    await databases.drop_postgres_database(server, name)
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, data_dir=data_dir, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data", database_url=database_url)
+
+
+AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def client_for(tmp_path: Path) -> AppFactory:
+    """Start an app with the given settings (its lifespan included) and hand out a client."""
+
+    @asynccontextmanager
+    async def start(settings: Settings, app: FastAPI | None = None) -> AsyncIterator[httpx.AsyncClient]:
+        app = app or create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                yield client
+
+    return start
+
+
+@pytest.fixture
+async def client(client_for: AppFactory, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(settings) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    yield
+    clock.reset()
+
+
+class LogCapture:
+    """Every log line as Tenantry renders it in production (JSON, redacted)."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self.text.splitlines() if line.strip()]
+        return [line for line in lines if name is None or line.get("event") == name]
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    capture = LogCapture()
+    handler = logging.StreamHandler(capture.stream)
+    handler.setFormatter(build_formatter(json=True))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield capture
+    root.removeHandler(handler)

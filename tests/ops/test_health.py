@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import AppFactory, make_settings
+from tests.fixtures.servers import free_port
+
+
+class TestShallowHealth:
+    async def test_reports_ok_with_version_and_uptime(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/health")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["status"] == "ok"
+        assert body["version"]
+        assert body["uptime_s"] >= 0
+        assert body["checks"] == {}
+
+    async def test_live_always_answers(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get("/health/live")).json() == {"status": "ok"}
+
+
+class TestDeepHealth:
+    async def test_all_parts_ok_and_rate_limit_local(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/health", params={"deep": "true"})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["status"] == "ok"
+        assert body["checks"]["database"]["status"] == "ok"
+        assert body["checks"]["migrations"] == {"status": "ok"}
+        assert body["checks"]["rate_limit"] == {"status": "local", "store": "memory"}
+
+    async def test_redis_configured_and_reachable(
+        self, client_for: AppFactory, database_url: str, redis_url: str, tmp_path: Path
+    ) -> None:
+        settings = make_settings(tmp_path, database_url=database_url, redis_url=redis_url)
+        async with client_for(settings) as client:
+            body = (await client.get("/health?deep=true")).json()
+        assert body["status"] == "ok"
+        assert body["checks"]["rate_limit"]["status"] == "ok"
+        assert body["checks"]["rate_limit"]["store"] == "redis"
+
+    async def test_unreachable_redis_degrades(
+        self, client_for: AppFactory, database_url: str, tmp_path: Path
+    ) -> None:
+        dead = f"redis://127.0.0.1:{free_port()}/0"
+        async with client_for(make_settings(tmp_path, database_url=database_url, redis_url=dead)) as client:
+            response = await client.get("/health?deep=true")
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
+        assert response.json()["checks"]["rate_limit"]["status"] == "down"
+
+    async def test_unmigrated_database_degrades_with_drift(
+        self, client_for: AppFactory, empty_database_url: str, tmp_path: Path
+    ) -> None:
+        async with client_for(make_settings(tmp_path, database_url=empty_database_url)) as client:
+            body = (await client.get("/health?deep=true")).json()
+        assert body["status"] == "degraded"
+        assert body["checks"]["migrations"]["status"] == "degraded"
+        assert "no revision" in body["checks"]["migrations"]["drift"][0]
+
+
+def _unreachable_database(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'tenantry.db'}"
+    return f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+
+
+class TestDatabaseDown:
+    @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+    async def test_deep_health_is_down_with_503(self, client_for: AppFactory, backend: str, tmp_path: Path) -> None:
+        settings = make_settings(tmp_path, database_url=_unreachable_database(backend, tmp_path))
+        async with client_for(settings) as client:
+            response = await client.get("/health?deep=true")
+        assert response.status_code == 503
+        assert response.json()["status"] == "down"
+        assert response.json()["checks"]["database"]["status"] == "down"
+
+    @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+    async def test_not_ready(self, client_for: AppFactory, backend: str, tmp_path: Path) -> None:
+        settings = make_settings(tmp_path, database_url=_unreachable_database(backend, tmp_path))
+        async with client_for(settings) as client:
+            response = await client.get("/health/ready")
+        assert response.status_code == 503
+        assert response.json()["status"] == "down"
+
+
+class TestReady:
+    async def test_ready_when_database_answers(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/health/ready")
+        assert response.status_code == 200
+        assert response.json()["checks"]["database"]["status"] == "ok"
+
