@@ -52,19 +52,25 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[str]:
     """A freshly migrated database of the test's backend, private to the test."""
     if backend == "sqlite":
         yield databases.sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = await databases.create_postgres_database(server, request.getfixturevalue("postgres_template"))
+    name = await databases.create_postgres_database(
+        server, request.getfixturevalue("postgres_template")
+    )
     yield server.url(name)
     await databases.drop_postgres_database(server, name)
 
 
 @pytest.fixture
-async def empty_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def empty_database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[str]:
     """A database of the test's backend with no migration applied."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
@@ -88,15 +94,21 @@ AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def client_for(tmp_path: Path) -> AppFactory:
+def client_for() -> AppFactory:
     """Start an app with the given settings (its lifespan included) and hand out a client."""
 
     @asynccontextmanager
-    async def start(settings: Settings, app: FastAPI | None = None) -> AsyncIterator[httpx.AsyncClient]:
-        app = app or create_app(settings)
+    async def start(
+        settings: Settings | None = None, *, app: FastAPI | None = None
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        if app is None:
+            assert settings is not None, "give settings or an app"
+            app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver"
+            ) as client:
                 yield client
 
     return start

@@ -50,7 +50,12 @@ def create_app(settings: Settings) -> FastAPI:
         )
         state.secret = server_secret(settings)
         state.tokens = build_token_issuer(settings)
-        log.info("started", version=__version__, env=settings.env.value, database=state.database.engine.dialect.name)
+        log.info(
+            "started",
+            version=__version__,
+            env=settings.env.value,
+            database=state.database.engine.dialect.name,
+        )
         try:
             yield
         finally:

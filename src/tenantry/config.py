@@ -99,6 +99,4 @@ class SettingsError(RuntimeError):
 
 def check_environment(settings: Settings) -> None:
     if settings.is_prod and (problems := settings.dev_only_settings()):
-        raise SettingsError(
-            "TENANTRY_ENV=prod refuses dev-only settings: " + "; ".join(problems)
-        )
+        raise SettingsError("TENANTRY_ENV=prod refuses dev-only settings: " + "; ".join(problems))

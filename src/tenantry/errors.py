@@ -55,7 +55,9 @@ class TokenExpired(Unauthenticated):
     code, title = "TOKEN_EXPIRED", "The token has expired"
 
 
-def problem(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> dict[str, Any]:
+def problem(
+    status: int, code: str, detail: str, *, title: str | None = None, **extra: Any
+) -> dict[str, Any]:
     return {
         "type": f"https://tenantry.dev/problems/{code.lower().replace('_', '-')}",
         "title": title or HTTPStatus(status).phrase,
@@ -103,7 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, HTTPStatus(exc.status_code).name)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(problem(exc.status_code, code, detail), exc.headers)
+        return problem_response(problem(exc.status_code, code, detail), dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -63,7 +63,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
@@ -72,7 +75,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            HTTP_REQUEST_DURATION.labels(template, scope["method"], f"{status // 100}xx").observe(elapsed)
+            HTTP_REQUEST_DURATION.labels(template, scope["method"], f"{status // 100}xx").observe(
+                elapsed
+            )
             emit = log.debug if scope["path"].startswith(_QUIET_PREFIXES) else log.info
             emit(
                 "http_request",

@@ -38,9 +38,7 @@ async def upgrade(url: str) -> None:
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(
-                lambda conn: command.upgrade(alembic_config(conn), "head")
-            )
+            await connection.run_sync(lambda conn: command.upgrade(alembic_config(conn), "head"))
     finally:
         await engine.dispose()
 
@@ -58,7 +56,10 @@ def _full_drift(connection: Connection) -> list[str]:
     if problems := _revision_drift(connection):
         return problems
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return [f"schema differs from the models: {diff}" for diff in compare_metadata(context, Base.metadata)]
+    return [
+        f"schema differs from the models: {diff}"
+        for diff in compare_metadata(context, Base.metadata)
+    ]
 
 
 async def revision_drift(engine: AsyncEngine) -> list[str]:

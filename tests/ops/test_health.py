@@ -47,7 +47,9 @@ class TestDeepHealth:
         self, client_for: AppFactory, database_url: str, tmp_path: Path
     ) -> None:
         dead = f"redis://127.0.0.1:{free_port()}/0"
-        async with client_for(make_settings(tmp_path, database_url=database_url, redis_url=dead)) as client:
+        async with client_for(
+            make_settings(tmp_path, database_url=database_url, redis_url=dead)
+        ) as client:
             response = await client.get("/health?deep=true")
         assert response.status_code == 200
         assert response.json()["status"] == "degraded"
@@ -71,7 +73,9 @@ def _unreachable_database(backend: str, tmp_path: Path) -> str:
 
 class TestDatabaseDown:
     @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-    async def test_deep_health_is_down_with_503(self, client_for: AppFactory, backend: str, tmp_path: Path) -> None:
+    async def test_deep_health_is_down_with_503(
+        self, client_for: AppFactory, backend: str, tmp_path: Path
+    ) -> None:
         settings = make_settings(tmp_path, database_url=_unreachable_database(backend, tmp_path))
         async with client_for(settings) as client:
             response = await client.get("/health?deep=true")
@@ -93,4 +97,3 @@ class TestReady:
         response = await client.get("/health/ready")
         assert response.status_code == 200
         assert response.json()["checks"]["database"]["status"] == "ok"
-

@@ -48,7 +48,9 @@ ROLES_BY_AUDIENCE: dict[Audience, frozenset[str]] = {
 def _thumbprint(public: Ed25519PublicKey) -> str:
     jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
     canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x")}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    )
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,12 @@ class VerificationKey:
         return cls(_thumbprint(public), public)
 
     def jwk(self) -> dict[str, Any]:
-        return {**OKPAlgorithm.to_jwk(self.public, as_dict=True), "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+        return {
+            **OKPAlgorithm.to_jwk(self.public, as_dict=True),
+            "kid": self.kid,
+            "use": "sig",
+            "alg": ALGORITHM,
+        }
 
 
 def _load_public_keys(pem: bytes) -> list[Ed25519PublicKey]:
@@ -118,7 +125,9 @@ class TokenIssuer:
         }
         if tenant_id is not None:
             claims["tenant_id"] = tenant_id
-        token = jwt.encode(claims, self._private, algorithm=ALGORITHM, headers={"kid": self.signing_key.kid})
+        token = jwt.encode(
+            claims, self._private, algorithm=ALGORITHM, headers={"kid": self.signing_key.kid}
+        )
         return token, claims
 
     def verify(self, token: str, audiences: Iterable[Audience] = tuple(Audience)) -> dict[str, Any]:

@@ -14,7 +14,9 @@ from tenantry.datadir import ensure_data_dir
 
 
 def migrate(
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if the database differs from the code.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if the database differs from the code.")
+    ] = False,
 ) -> None:
     """Apply pending migrations with TENANTRY_MIGRATION_DATABASE_URL (the owner role)."""
     settings = Settings()

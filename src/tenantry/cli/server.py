@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 import tempfile
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -19,6 +21,9 @@ from tenantry.datadir import ensure_data_dir
 Host = Annotated[str, typer.Option(help="Interface to bind.")]
 Port = Annotated[int, typer.Option(help="TCP port to bind.", min=1, max=65535)]
 
+# Logging is ours (structlog, redaction): uvicorn must not install its own.
+SERVER_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False}
+
 
 def _settings() -> Settings:
     settings = Settings()
@@ -26,22 +31,24 @@ def _settings() -> Settings:
         check_environment(settings)
     except SettingsError as exc:
         fail(str(exc))
+    ensure_data_dir(settings)
     return settings
 
 
-def _uvicorn_config(app: object, host: str, port: int, **extra: object) -> uvicorn.Config:
-    # Logging is ours (structlog, redaction); uvicorn must not install its own.
-    return uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, server_header=False, **extra
-    )
+def _run_in_process(settings: Settings, host: str, port: int) -> None:
+    # uvicorn re-raises the stop signal once it has shut down gracefully; a stop
+    # that was asked for and completed is a success, so it exits 0.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: sys.exit(0))
+    config = uvicorn.Config(create_app(settings), host=host, port=port, **SERVER_OPTIONS)
+    uvicorn.Server(config).run()
 
 
 def up(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Run API, worker and scheduler in one process (creates and migrates the data dir)."""
     settings = _settings()
-    ensure_data_dir(settings)
     asyncio.run(schema.upgrade(settings.resolved_migration_database_url))
-    uvicorn.Server(_uvicorn_config(create_app(settings), host, port)).run()
+    _run_in_process(settings, host, port)
 
 
 def serve(
@@ -57,7 +64,7 @@ def serve(
     elif drift := asyncio.run(schema.full_drift(settings.resolved_migration_database_url)):
         fail("schema drift, run `tenantry migrate` or pass --migrate: " + "; ".join(drift))
     if workers == 1:
-        uvicorn.Server(_uvicorn_config(create_app(settings), host, port)).run()
+        _run_in_process(settings, host, port)
         return
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here; /metrics in any of them adds all up.
@@ -69,7 +76,5 @@ def serve(
         workers=workers,
         host=host,
         port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
+        **SERVER_OPTIONS,
     )

@@ -21,7 +21,9 @@ def mint(
     audience: Annotated[Audience, typer.Option(help="Who the token is for.")],
     role: Annotated[list[str] | None, typer.Option(help="A role (repeatable).")] = None,
     scope: Annotated[list[str] | None, typer.Option(help="A scope (repeatable).")] = None,
-    tenant: Annotated[str | None, typer.Option(help="Tenant id (tenant and integration audiences).")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant id (tenant and integration audiences).")
+    ] = None,
     subject: Annotated[str, typer.Option(help="The `sub` claim.")] = "operator",
     ttl: Annotated[str, typer.Option(help="Lifetime such as 15m or 2h.")] = "15m",
 ) -> None:
@@ -29,10 +31,16 @@ def mint(
     roles = role or []
     if unknown := set(roles) - ROLES_BY_AUDIENCE[audience]:
         allowed = ", ".join(sorted(ROLES_BY_AUDIENCE[audience])) or "none"
-        fail(f"role {', '.join(sorted(unknown))} is not valid for audience {audience}: {allowed}", EXIT_USAGE)
+        fail(
+            f"role {', '.join(sorted(unknown))} is not valid for audience {audience}: {allowed}",
+            EXIT_USAGE,
+        )
     needs_tenant = audience in (Audience.TENANT, Audience.INTEGRATION)
     if needs_tenant != (tenant is not None):
-        fail(f"--tenant is {'required' if needs_tenant else 'not allowed'} for audience {audience}", EXIT_USAGE)
+        fail(
+            f"--tenant is {'required' if needs_tenant else 'not allowed'} for audience {audience}",
+            EXIT_USAGE,
+        )
     try:
         lifetime = parse_duration(ttl)
     except ValueError as exc:
@@ -40,6 +48,11 @@ def mint(
     settings = Settings()
     ensure_data_dir(settings)
     token, _ = build_token_issuer(settings).mint(
-        subject=subject, audience=audience, ttl=lifetime, roles=roles, scopes=scope or [], tenant_id=tenant
+        subject=subject,
+        audience=audience,
+        ttl=lifetime,
+        roles=roles,
+        scopes=scope or [],
+        tenant_id=tenant,
     )
     typer.echo(token)

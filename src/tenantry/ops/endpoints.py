@@ -24,7 +24,9 @@ def _uptime(request: Request) -> float:
     return time.monotonic() - float(request.app.state.started_at)
 
 
-@router.get("/health", summary="Liveness with version and uptime; ?deep=true checks every dependency")
+@router.get(
+    "/health", summary="Liveness with version and uptime; ?deep=true checks every dependency"
+)
 async def health(request: Request, deep: bool = False) -> JSONResponse:
     if not deep:
         return _respond(HealthReport(service.OK, _uptime(request)))

@@ -63,7 +63,9 @@ async def _rate_limit_store(redis: aioredis.Redis | None) -> dict[str, Any]:
     return {**await _timed(redis.ping), "store": "redis"}
 
 
-async def deep_report(database: Database, redis: aioredis.Redis | None, uptime_s: float) -> HealthReport:
+async def deep_report(
+    database: Database, redis: aioredis.Redis | None, uptime_s: float
+) -> HealthReport:
     database_check, migrations, rate_limit = await asyncio.gather(
         _timed(database.ping), _migrations(database), _rate_limit_store(redis)
     )

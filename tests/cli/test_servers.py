@@ -1,0 +1,109 @@
+"""`tenantry up` and `tenantry serve` as real processes: start, answer, stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.fixtures.servers import free_port
+
+TENANTRY = str(Path(sys.executable).parent / "tenantry")
+READY_TIMEOUT_S = 30
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TENANTRY_", "PROMETHEUS_"))}
+    return {**base, "TENANTRY_DATA_DIR": str(data_dir), **extra}
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited before it was ready"
+        try:
+            if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"not ready after {READY_TIMEOUT_S}s")
+
+
+@contextmanager
+def running(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [TENANTRY, *args, "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_ready(base_url, process)
+        yield base_url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+class TestUp:
+    def test_fresh_data_dir_serves_then_stops_on_sigterm(self, tmp_path: Path) -> None:
+        data_dir = tmp_path / "fresh"
+        with running(["up"], _env(data_dir), tmp_path) as (base_url, process):
+            assert httpx.get(f"{base_url}/health").json()["status"] == "ok"
+            deep = httpx.get(f"{base_url}/health?deep=true").json()
+            assert deep["status"] == "ok", deep
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=15) == 0
+        output = process.stdout.read().decode() if process.stdout else ""
+        assert "Traceback" not in output
+        assert (data_dir / "tenantry.db").exists() and (data_dir / "keys" / "signing.pem").exists()
+        check = subprocess.run(
+            [TENANTRY, "migrate", "--check"], env=_env(data_dir), cwd=tmp_path, capture_output=True
+        )
+        assert check.returncode == 0, check.stderr
+
+    def test_prod_refuses_dev_settings_naming_each(self, tmp_path: Path) -> None:
+        result = subprocess.run(
+            [TENANTRY, "up"],
+            env=_env(tmp_path, TENANTRY_ENV="prod"),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 1
+        assert "TENANTRY_EMAIL_BACKEND" in result.stderr and "TENANTRY_SECRET_KEY" in result.stderr
+
+
+class TestServeWorkers:
+    def test_metrics_add_up_across_worker_processes(self, tmp_path: Path) -> None:
+        with running(
+            ["serve", "--migrate", "--workers", "2"], _env(tmp_path / "data"), tmp_path
+        ) as (base_url, _):
+            for _ in range(40):
+                httpx.get(
+                    f"{base_url}/health/live"
+                )  # a new connection each: the kernel spreads them
+            pattern = re.compile(
+                r'tenantry_http_request_duration_seconds_count\{method="GET",route="/health/live",'
+                r'status_class="2xx"\} (\d+(?:\.\d+)?)'
+            )
+            counts = set()
+            for _ in range(6):
+                match = pattern.search(httpx.get(f"{base_url}/metrics").text)
+                assert match, "the live-probe histogram is missing"
+                counts.add(float(match.group(1)))
+        assert counts == {40.0}

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tenantry.kit.clock import Clock
+from tenantry.kit.durations import parse_duration
+from tenantry.kit.ids import new_id
+from tenantry.kit.tokens import hash_secret, new_secret, verify_secret
+
+
+class TestIds:
+    def test_prefixed_and_long_enough(self) -> None:
+        value = new_id("ten")
+        assert re.fullmatch(r"ten_[0-9a-z]{25}", value)
+
+    def test_unique(self) -> None:
+        assert len({new_id("job") for _ in range(10_000)}) == 10_000
+
+
+class TestSecrets:
+    def test_only_the_digest_is_needed_to_verify(self) -> None:
+        raw, digest = new_secret(b"k" * 32, prefix="tnt_sk_")
+        assert raw.startswith("tnt_sk_") and raw not in digest
+        assert verify_secret(raw, digest, b"k" * 32)
+        assert not verify_secret(raw + "x", digest, b"k" * 32)
+
+    def test_digest_depends_on_the_server_secret(self) -> None:
+        assert hash_secret("abc", b"one") != hash_secret("abc", b"two")
+
+
+class TestClock:
+    def test_moves_and_resets(self) -> None:
+        clock = Clock()
+        before = clock.now()
+        clock.advance(timedelta(hours=2))
+        assert clock.now() - before >= timedelta(hours=2)
+        clock.reset()
+        assert clock.now() - before < timedelta(minutes=1)
+        assert clock.now().tzinfo is not None
+
+
+class TestDurations:
+    @given(st.integers(min_value=0, max_value=10_000), st.sampled_from("smhd"))
+    def test_round_trip(self, amount: int, unit: str) -> None:
+        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+        assert parse_duration(f"{amount}{unit}") == timedelta(seconds=amount * seconds)
+
+    @pytest.mark.parametrize("text", ["", "15", "m", "1.5h", "-1m", "2w"])
+    def test_refuses_what_it_cannot_read(self, text: str) -> None:
+        with pytest.raises(ValueError, match="not a duration"):
+            parse_duration(text)

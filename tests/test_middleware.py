@@ -1,0 +1,53 @@
+"""Request ids, trace ids and per-route latency metrics."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tenantry.middleware import trace_id_from
+
+
+class TestRequestId:
+    async def test_generated_when_absent(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/health/live")
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+    async def test_echoed_when_sent(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+        assert response.headers["x-request-id"] == "abc-123"
+
+    async def test_replaced_when_unsafe(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/health/live", headers={"X-Request-ID": "bad id\n<script>"})
+        assert response.headers["x-request-id"] != "bad id\n<script>"
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+class TestTraceparent:
+    def test_valid_header_gives_its_trace_id(self) -> None:
+        header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        assert trace_id_from(header) == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+    def test_invalid_or_zero_header_gives_a_fresh_id(self) -> None:
+        for header in (None, "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01"):
+            trace_id = trace_id_from(header)
+            assert re.fullmatch(r"[0-9a-f]{32}", trace_id) and trace_id != "0" * 32
+
+
+class TestMetrics:
+    async def test_latency_histogram_by_route_template(self, client: httpx.AsyncClient) -> None:
+        await client.get("/v1/whoami")
+        text = (await client.get("/metrics")).text
+        assert re.search(
+            r'tenantry_http_request_duration_seconds_bucket\{le="0\.001",method="GET",'
+            r'route="/v1/whoami",status_class="4xx"\} \d',
+            text,
+        )
+        assert "process_resident_memory_bytes" in text
+
+    async def test_unknown_paths_share_one_label(self, client: httpx.AsyncClient) -> None:
+        await client.get("/no/such/path/123")
+        text = (await client.get("/metrics")).text
+        assert 'route="<unmatched>"' in text
+        assert "/no/such/path/123" not in text
