@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from tenantry.app import create_app
 from tenantry.errors import TenantryError
-from tests.conftest import AppFactory, make_settings
+from tests.conftest import AppFactory, LogCapture, make_settings
 from tests.fixtures.databases import sqlite_copy
 
 
@@ -39,7 +39,8 @@ def _app_with_probe_routes(tmp_path: Path, database_url: str) -> FastAPI:
 
     @app.get("/probe/crash")
     async def crash() -> None:
-        raise RuntimeError("secret internals tnt_sk_abcdef")
+        password = "local-hunter2"  # a local that a traceback must never print
+        raise RuntimeError(f"secret internals tnt_sk_abcdef {len(password)}")
 
     return app
 
@@ -127,7 +128,9 @@ class TestDomainErrors:
 
 
 class TestUnexpected:
-    async def test_500_carries_request_id_and_no_internals(self, probe: httpx.AsyncClient) -> None:
+    async def test_500_carries_request_id_and_no_internals(
+        self, probe: httpx.AsyncClient, logs: LogCapture
+    ) -> None:
         response = await probe.get("/probe/crash", headers={"X-Request-ID": "req-crash-1"})
         body = assert_problem(response, 500, "INTERNAL")
         assert body["request_id"] == "req-crash-1"
@@ -135,6 +138,10 @@ class TestUnexpected:
         assert "RuntimeError" not in response.text
         assert "tnt_sk_" not in response.text
         assert "Traceback" not in response.text
+        (logged,) = logs.events("unhandled_exception")
+        assert logged["request_id"] == "req-crash-1"
+        assert "RuntimeError" in logged["exception"]
+        assert "tnt_sk_abcdef" not in logs.text and "local-hunter2" not in logs.text
 
 
 GARBAGE_BODIES = [b"", b"{", b"null", b"[]", b'{"a": 1}', b"\xff\xfe", b'"' + b"x" * 100 + b'"']

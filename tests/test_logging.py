@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import string
 
@@ -10,7 +11,7 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenantry.logging import REDACTED, configure_logging, redact
+from tenantry.logging import REDACTED, build_formatter, configure_logging, redact
 from tests.conftest import LogCapture
 
 
@@ -90,3 +91,20 @@ class TestRendering:
         event = logs.events("login")[-1]
         assert event["code"] == REDACTED and event["secret"] == REDACTED
         assert event["email_domain"] == "example.com"
+
+
+def test_console_tracebacks_show_no_local_variables() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(build_formatter(json=False))
+    logger = logging.getLogger("console.probe")
+    logger.addHandler(handler)
+    try:
+        password = "local-hunter2"
+        raise ValueError(len(password))
+    except ValueError:
+        logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "ValueError" in stream.getvalue()
+    assert "local-hunter2" not in stream.getvalue()

@@ -83,8 +83,13 @@ def _shared_processors() -> list[Processor]:
 
 
 def build_formatter(json: bool) -> structlog.stdlib.ProcessorFormatter:
+    # Plain tracebacks: rich ones print local variables, which may hold secrets.
     renderer: Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     final: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if json:

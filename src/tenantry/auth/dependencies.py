@@ -19,7 +19,7 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def _authenticated(request: Request) -> Principal:
+async def _authenticated(request: Request) -> Principal:
     issuer: TokenIssuer = request.app.state.tokens
     principal = Principal.from_claims(issuer.verify(_bearer_token(request)))
     structlog.contextvars.bind_contextvars(user_id=principal.subject, tenant_id=principal.tenant_id)
