@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 from bench.harness import BIN, Row, rss_mb, server, table, uvicorn_app, wrk
 
@@ -31,8 +32,6 @@ def foundation() -> tuple[list[Row], list[str]]:
         ):
             time.sleep(1)  # let start-up allocations settle before reading idle memory
             idle_rss = rss_mb(process.pid)
-            import subprocess
-
             token = subprocess.run(
                 [
                     str(BIN / "tenantry"),
@@ -45,7 +44,7 @@ def foundation() -> tuple[list[Row], list[str]]:
                     "--ttl",
                     "1h",
                 ],
-                env={**__import__("os").environ, **env},
+                env={**os.environ, **env},
                 capture_output=True,
                 text=True,
                 check=True,
@@ -61,7 +60,8 @@ def foundation() -> tuple[list[Row], list[str]]:
             )
             rows.append(wrk("tenantry GET /health?deep=true (SQLite)", base + "/health?deep=true"))
     facts = [
-        f"- `tenantry up` start-up to a ready `/health/ready` on a fresh data dir: **{startup:.2f} s** (goal ≤ 2 s)",
+        f"- `tenantry up` start-up to a ready `/health/ready` on a fresh data dir: "
+        f"**{startup:.2f} s** (goal ≤ 2 s)",
         f"- resident memory of an idle `tenantry up`: **{idle_rss:.0f} MB** (goal ≤ 150 MB)",
     ]
     return rows, facts

@@ -136,14 +136,21 @@ def table(title: str, rows: list[Row], reference: Row) -> str:
     lines = [
         f"### {title}",
         "",
-        f"{CONNECTIONS} connections, {SECONDS}s per row, wrk; ratio = req/s over FastAPI hello of the same run.",
+        f"{CONNECTIONS} connections, {SECONDS}s per row, wrk; "
+        "ratio = req/s over FastAPI hello of the same run.",
         "",
         "| row | req/s | p50 ms | p99 ms | vs FastAPI hello | note |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         ratio = row.requests_per_s / reference.requests_per_s if reference.requests_per_s else 0.0
-        lines.append(
-            f"| {row.name} | {row.requests_per_s:,.0f} | {row.p50_ms:.2f} | {row.p99_ms:.2f} | {ratio:.2f} | {row.extra} |"
-        )
+        cells = [
+            row.name,
+            f"{row.requests_per_s:,.0f}",
+            f"{row.p50_ms:.2f}",
+            f"{row.p99_ms:.2f}",
+            f"{ratio:.2f}",
+            row.extra,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -26,10 +26,10 @@ class TestDefaults:
         assert s.resolved_migration_database_url == "postgresql+asyncpg://owner@db/t"
 
     def test_read_from_prefixed_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("TENANTRY_SIGNUP_ENABLED", "false")
+        monkeypatch.setenv("TENANTRY_DB_POOL_SIZE", "3")
         monkeypatch.setenv("TENANTRY_EMAIL_BACKEND", "console")
         s = settings()
-        assert s.signup_enabled is False and s.email_backend is EmailBackend.CONSOLE
+        assert s.db_pool_size == 3 and s.email_backend is EmailBackend.CONSOLE
 
     def test_dotenv_is_read(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.chdir(tmp_path)

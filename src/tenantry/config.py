@@ -49,14 +49,10 @@ class Settings(BaseSettings):
     email_backend: EmailBackend = EmailBackend.FILE
     smtp_url: str | None = None
 
-    # -- signup
-    signup_enabled: bool = True
-
     # -- auth: secrets come from here in prod; in dev they are generated into the data dir
     secret_key: str | None = Field(default=None, min_length=32)
     signing_key: str | None = None  # PEM of the Ed25519 private key that signs
     verification_keys: str | None = None  # PEM public keys that only verify (rotation)
-    access_token_ttl_s: int = Field(default=900, ge=60)
 
     # -- http
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
