@@ -31,7 +31,8 @@ def build_token_issuer(settings: Settings) -> TokenIssuer:
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
+    """The API; with `embedded_worker`, also the worker and scheduler (`tenantry up`)."""
     check_environment(settings)
     configure_logging(json=settings.is_prod, level=settings.log_level)
     ensure_data_dir(settings)

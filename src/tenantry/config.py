@@ -7,12 +7,32 @@ under the data dir) are properties, never stored twice.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tenantry.kit.durations import parse_duration
+
+
+def _human_duration(value: object) -> object:
+    """Accept `30s`, `15m`, `2h`, `7d` and bare seconds besides ISO 8601."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return timedelta(seconds=int(text))
+        try:
+            return parse_duration(text)
+        except ValueError:
+            return value
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_human_duration)]
 
 
 class Environment(StrEnum):
@@ -56,6 +76,26 @@ class Settings(BaseSettings):
 
     # -- http
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # -- jobs
+    job_modules: Annotated[list[str], NoDecode] = []  # host modules whose @task kinds to load
+    worker_concurrency: int = Field(default=10, ge=1)
+    job_lease: Duration = timedelta(seconds=30)
+    job_poll_interval: Duration = timedelta(seconds=1)  # fallback when no wake-up arrives
+    job_backoff_base: Duration = timedelta(seconds=2)
+    job_backoff_max: Duration = timedelta(minutes=10)
+    job_retention_completed: Duration = timedelta(hours=24)
+    job_retention_failed: Duration = timedelta(days=7)
+    worker_shutdown_grace: Duration = timedelta(seconds=20)
+
+    @field_validator("job_modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return (
+            [part.strip() for part in value.split(",") if part.strip()]
+            if isinstance(value, str)
+            else value
+        )
 
     @property
     def is_prod(self) -> bool:

@@ -13,7 +13,8 @@ reads and then writes can fail with SQLITE_BUSY instead of waiting its turn.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -60,21 +61,49 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+_AFTER_COMMIT = "tenantry.after_commit"
+_DATABASE = "tenantry.database"
+
+
+class Wakeup:
+    """Lets a worker of this process sleep until a commit enqueued something for it."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def bind(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def notify(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+
 class Database:
     """An engine and its session factory; `app.state.database` in the API."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.engine = create_engine(url, pool_size=pool_size)
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        self.wakeup = Wakeup()
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def of(cls, session: AsyncSession) -> Database:
+        database: Database = session.info[_DATABASE]
+        return database
 
     @asynccontextmanager
     async def session(self, *, tenant_id: str | None = None) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self._sessions() as session, session.begin():
-            if tenant_id is not None and self.is_postgres:
-                await session.execute(select(func.set_config("app.tenant_id", tenant_id, True)))
-            yield session
+        async with self._sessions() as session:
+            session.info[_DATABASE] = self
+            async with session.begin():
+                if tenant_id is not None and self.is_postgres:
+                    await session.execute(select(func.set_config("app.tenant_id", tenant_id, True)))
+                yield session
+            for callback in session.info.pop(_AFTER_COMMIT, ()):
+                callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -82,6 +111,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (never on rollback)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

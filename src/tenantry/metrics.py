@@ -13,6 +13,8 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -33,3 +35,46 @@ def render_latest() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+_FAST_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+
+JOBS_ENQUEUED = Counter("tenantry_jobs_enqueued_total", "Jobs committed to the queue.", ["kind"])
+JOBS_FINISHED = Counter(
+    "tenantry_jobs_finished_total",
+    "Job attempts that ended, by outcome: completed, retry (will run again), failed.",
+    ["kind", "outcome"],
+)
+JOB_DURATION = Histogram(
+    "tenantry_job_duration_seconds", "Time a task handler ran.", ["kind"], buckets=_FAST_BUCKETS
+)
+JOB_PICKUP_DELAY = Histogram(
+    "tenantry_job_pickup_delay_seconds",
+    "From the time a job became due (run_at) to its claim by a worker.",
+    buckets=_FAST_BUCKETS,
+)
+JOBS_LEASE_EXPIRED = Counter(
+    "tenantry_jobs_lease_expired_total", "Jobs taken back from a worker whose lease ran out."
+)
+QUEUE_DEPTH = Gauge(
+    "tenantry_jobs_queue_depth",
+    "Jobs per queue and status, read from the database at scrape time.",
+    ["queue", "status"],
+    multiprocess_mode="livemax",
+)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli import server, token
+from tenantry.cli import jobs, schedules, server, token
 from tenantry.cli.migrate import migrate
+from tenantry.cli.worker import worker
 
 app = typer.Typer(
     name="tenantry",
@@ -15,5 +16,9 @@ app = typer.Typer(
 )
 app.command()(server.up)
 app.command()(server.serve)
+app.command()(worker)
 app.command()(migrate)
 app.add_typer(token.app, name="token")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(jobs.queues_app, name="queues")
+app.add_typer(schedules.app, name="schedules")

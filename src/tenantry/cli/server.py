@@ -25,7 +25,7 @@ Port = Annotated[int, typer.Option(help="TCP port to bind.", min=1, max=65535)]
 SERVER_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False}
 
 
-def _settings() -> Settings:
+def settings_for_start() -> Settings:
     settings = Settings()
     try:
         check_environment(settings)
@@ -35,20 +35,28 @@ def _settings() -> Settings:
     return settings
 
 
-def _run_in_process(settings: Settings, host: str, port: int) -> None:
+def refuse_on_drift(settings: Settings) -> None:
+    if drift := asyncio.run(schema.full_drift(settings.resolved_migration_database_url)):
+        fail("schema drift, run `tenantry migrate` or pass --migrate: " + "; ".join(drift))
+
+
+def _run_in_process(
+    settings: Settings, host: str, port: int, *, embedded_worker: bool = False
+) -> None:
     # uvicorn re-raises the stop signal once it has shut down gracefully; a stop
     # that was asked for and completed is a success, so it exits 0.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda *_: sys.exit(0))
-    config = uvicorn.Config(create_app(settings), host=host, port=port, **SERVER_OPTIONS)
+    app = create_app(settings, embedded_worker=embedded_worker)
+    config = uvicorn.Config(app, host=host, port=port, **SERVER_OPTIONS)
     uvicorn.Server(config).run()
 
 
 def up(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Run API, worker and scheduler in one process (creates and migrates the data dir)."""
-    settings = _settings()
+    settings = settings_for_start()
     asyncio.run(schema.upgrade(settings.resolved_migration_database_url))
-    _run_in_process(settings, host, port)
+    _run_in_process(settings, host, port, embedded_worker=True)
 
 
 def serve(
@@ -58,11 +66,11 @@ def serve(
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = False,
 ) -> None:
     """Run the API alone; refuses to start when the schema is not at the code's revision."""
-    settings = _settings()
+    settings = settings_for_start()
     if migrate:
         asyncio.run(schema.upgrade(settings.resolved_migration_database_url))
-    elif drift := asyncio.run(schema.full_drift(settings.resolved_migration_database_url)):
-        fail("schema drift, run `tenantry migrate` or pass --migrate: " + "; ".join(drift))
+    else:
+        refuse_on_drift(settings)
     if workers == 1:
         _run_in_process(settings, host, port)
         return

@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from tenantry.job.service import refresh_depth_gauges
 from tenantry.metrics import render_latest
 from tenantry.ops import service
 from tenantry.ops.service import HealthReport
 
 router = APIRouter(tags=["ops"])
+log = structlog.get_logger(__name__)
 
 
 def _respond(report: HealthReport) -> JSONResponse:
@@ -46,6 +49,10 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    try:
+        await refresh_depth_gauges(request.app.state.database)
+    except Exception as exc:  # the rest of the metrics are still worth serving
+        log.warning("queue_depth_unavailable", error=f"{type(exc).__name__}: {exc}")
     body, content_type = render_latest()
     return Response(body, media_type=content_type)

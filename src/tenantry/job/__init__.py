@@ -1,0 +1,1 @@
+"""Jobs as operators and tenants see them: listing, stats, retry, cancel, retention."""

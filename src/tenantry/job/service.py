@@ -1,0 +1,174 @@
+"""Operator actions on jobs and queues; the CLI (and later the API) call these, never raw SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.db import Database
+from tenantry.errors import NotFound, TenantryError
+from tenantry.kit.clock import utcnow
+from tenantry.metrics import QUEUE_DEPTH
+from tenantry.models import Job, JobStatus, QueueState
+from tenantry.worker.queue import GLOBAL_CLOCK, clocks
+
+RETENTION_BATCH = 1000
+
+
+class JobStateConflict(TenantryError):
+    status, code, title = 409, "JOB_STATE", "The job is not in a state that allows this"
+
+
+async def get_job(session: AsyncSession, job_id: str) -> Job:
+    job = await session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    status: JobStatus | None = None,
+    kind: str | None = None,
+    tenant_id: str | None = None,
+    limit: int = 50,
+) -> Sequence[Job]:
+    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Job.status == status.value)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if tenant_id is not None:
+        query = query.where(Job.tenant_id == tenant_id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def retry_job(session: AsyncSession, job_id: str) -> Job:
+    """Put a FAILED job back in line (near the front) with its attempts reset."""
+    job = await get_job(session, job_id)
+    if job.status != JobStatus.FAILED:
+        raise JobStateConflict(f"job {job_id} is {job.status}; only FAILED jobs can be retried")
+    virtual_time = (
+        await session.execute(
+            select(clocks.c.last_vtime).where(clocks.c.tenant_key == GLOBAL_CLOCK)
+        )
+    ).scalar_one()
+    job.status, job.attempts, job.run_at, job.vtime = (
+        JobStatus.PENDING,
+        0,
+        utcnow(),
+        virtual_time + 1,
+    )
+    job.finished_at = job.worker_id = None
+    return job
+
+
+async def cancel_job(session: AsyncSession, job_id: str) -> Job:
+    """Cancel a job that has not started, in one conditional update no claim can slip into."""
+    cancelled = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.PENDING.value)
+        .values(status=JobStatus.CANCELLED.value, finished_at=utcnow())
+        .returning(Job.id)
+    )
+    if cancelled.scalar_one_or_none() is None:
+        job = await get_job(session, job_id)
+        raise JobStateConflict(f"job {job_id} is {job.status}; only PENDING jobs can be cancelled")
+    return await get_job(session, job_id)
+
+
+async def set_queue_paused(session: AsyncSession, name: str, paused: bool) -> None:
+    state = await session.get(QueueState, name)
+    if state is None:
+        session.add(QueueState(name=name, paused=paused, updated_at=utcnow()))
+    else:
+        state.paused, state.updated_at = paused, utcnow()
+
+
+async def paused_queues(session: AsyncSession) -> list[str]:
+    rows = await session.execute(select(QueueState.name).where(QueueState.paused.is_(True)))
+    return sorted(rows.scalars())
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    status: str
+    count: int
+    oldest_pending_age_s: float | None
+
+
+async def queue_stats(session: AsyncSession) -> list[QueueStats]:
+    """Counts per queue and status, and the age of the oldest due job per queue."""
+    now = utcnow()
+    rows = await session.execute(
+        select(Job.queue, Job.status, func.count(), func.min(Job.run_at)).group_by(
+            Job.queue, Job.status
+        )
+    )
+    stats = []
+    for queue_name, status, count, oldest in rows:
+        waiting = status == JobStatus.PENDING and oldest is not None and oldest <= now
+        age = (now - _aware(oldest)).total_seconds() if waiting else None
+        stats.append(QueueStats(queue_name, status, count, age))
+    return sorted(stats, key=lambda s: (s.queue, s.status))
+
+
+def _aware(moment: datetime) -> datetime:
+    # Aggregates bypass the column type on SQLite and come back as text.
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+async def refresh_depth_gauges(database: Database) -> None:
+    """Set the queue-depth gauges from the database (called at scrape time)."""
+    async with database.session() as session:
+        stats = await queue_stats(session)
+    QUEUE_DEPTH.clear()
+    for entry in stats:
+        if entry.status in (JobStatus.PENDING, JobStatus.PROCESSING):
+            QUEUE_DEPTH.labels(entry.queue, entry.status).set(entry.count)
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    completed_or_cancelled: int
+    failed: int
+
+
+async def _delete_batches(
+    database: Database, statuses: Sequence[JobStatus], older_than: timedelta
+) -> int:
+    cutoff = utcnow() - older_than
+    total = 0
+    while True:
+        async with database.session() as session:
+            batch = (
+                select(Job.id)
+                .where(Job.status.in_([s.value for s in statuses]), Job.finished_at < cutoff)
+                .limit(RETENTION_BATCH)
+                .scalar_subquery()
+            )
+            result = await session.execute(delete(Job).where(Job.id.in_(batch)))
+            deleted = int(result.rowcount)  # type: ignore[attr-defined]
+        total += deleted
+        if deleted < RETENTION_BATCH:
+            return total
+
+
+async def delete_finished(
+    database: Database, *, completed: timedelta, failed: timedelta
+) -> RetentionReport:
+    """Delete finished jobs past their retention, a batch per transaction: no long locks."""
+    return RetentionReport(
+        completed_or_cancelled=await _delete_batches(
+            database, [JobStatus.COMPLETED, JobStatus.CANCELLED], completed
+        ),
+        failed=await _delete_batches(database, [JobStatus.FAILED], failed),
+    )

@@ -1,0 +1,404 @@
+"""The durable queue's statements: enqueue, claim, renew, finish and reap.
+
+Written in SQLAlchemy Core on the `jobs` table, because the claim and finish
+path runs thousands of times a second; every statement is one round trip.
+
+Fairness is start-time fair queuing. Each job gets a start tag (`vtime`):
+`max(V, tenant's last tag) + 1`, where V, the queue's virtual time, is the
+highest tag claimed so far (the `*` clock row). Claims take jobs in tag order,
+so a tenant that queued 10,000 jobs holds tags far ahead of V while another
+tenant's new job is tagged V + 1 and goes out with the next claim: tenants with
+a backlog are served round-robin, one tag each in turn.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.db import Database, after_commit
+from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
+from tenantry.metrics import JOBS_ENQUEUED
+from tenantry.models import Job, JobStatus, JobTenantClock
+from tenantry.worker.registry import registry
+
+jobs = cast(Table, Job.__table__)
+clocks = cast(Table, JobTenantClock.__table__)
+
+GLOBAL_CLOCK = "*"  # the queue's virtual time V
+PLATFORM_CLOCK = ""  # jobs without a tenant
+NOTIFY_CHANNEL = "tenantry_jobs"
+DEFAULT_QUEUE = "default"
+MAX_ERROR_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    kind: str
+    payload: Any
+    tenant_id: str | None = None
+    queue: str = DEFAULT_QUEUE
+    run_at: datetime | None = None
+    max_attempts: int | None = None
+    idempotency_key: str | None = None
+    priority: int = 0  # lower runs first
+
+    @property
+    def dedupe_key(self) -> str | None:
+        if self.idempotency_key is None:
+            return None
+        return f"{self.tenant_id or '-'}:{self.kind}:{self.idempotency_key}"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: str
+    kind: str
+    tenant_id: str | None
+    queue: str
+    payload: Any
+    attempts: int  # including this one
+    max_attempts: int
+    run_at: datetime
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one claimed attempt ended, written back by `finish`."""
+
+    job_id: str
+    attempt: int
+    status: JobStatus  # COMPLETED, PENDING (retry later) or FAILED
+    result: Any = None
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+def _greatest(dialect: Dialect, a: Any, b: Any) -> ColumnElement[Any]:
+    return func.greatest(a, b) if dialect.name == "postgresql" else func.max(a, b)
+
+
+def _insert_for(dialect: Dialect) -> Any:
+    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+
+
+async def _advance_clock(session: AsyncSession, tenant_key: str, count: int) -> int:
+    """Reserve `count` consecutive tags for a tenant; return the last one."""
+    dialect = session.get_bind().dialect
+    virtual_time = func.coalesce(
+        select(clocks.c.last_vtime).where(clocks.c.tenant_key == GLOBAL_CLOCK).scalar_subquery(), 0
+    )
+    statement = (
+        _insert_for(dialect)(clocks)
+        .values(tenant_key=tenant_key, last_vtime=virtual_time + count)
+        .on_conflict_do_update(
+            index_elements=[clocks.c.tenant_key],
+            set_={"last_vtime": _greatest(dialect, clocks.c.last_vtime, virtual_time) + count},
+        )
+        .returning(clocks.c.last_vtime)
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+def _row(spec: JobSpec, vtime: int, now: datetime) -> dict[str, Any]:
+    max_attempts = spec.max_attempts or registry.get(spec.kind).max_attempts
+    return {
+        "id": new_id("job"),
+        "tenant_id": spec.tenant_id,
+        "queue": spec.queue,
+        "kind": spec.kind,
+        "payload": spec.payload,
+        "status": JobStatus.PENDING.value,
+        "priority": spec.priority,
+        "vtime": vtime,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_at": spec.run_at or now,
+        "created_at": now,
+        "dedupe_key": spec.dedupe_key,
+    }
+
+
+async def enqueue_many(session: AsyncSession, specs: Sequence[JobSpec]) -> list[str]:
+    """Write jobs in the caller's transaction; return their ids (an existing id for a duplicate)."""
+    now = utcnow()
+    positions: dict[str, list[int]] = defaultdict(list)
+    for index, spec in enumerate(specs):
+        positions[spec.tenant_id or PLATFORM_CLOCK].append(index)
+    rows: list[dict[str, Any]] = [{}] * len(specs)
+    for tenant_key, indices in positions.items():
+        last = await _advance_clock(session, tenant_key, len(indices))
+        for offset, index in enumerate(indices):
+            rows[index] = _row(specs[index], last - len(indices) + 1 + offset, now)
+
+    plain = [row for row in rows if row["dedupe_key"] is None]
+    if plain:
+        await session.execute(insert(jobs), plain)
+    dialect = session.get_bind().dialect
+    for row in rows:
+        if row["dedupe_key"] is not None:
+            inserted = await session.execute(
+                _insert_for(dialect)(jobs)
+                .values(row)
+                .on_conflict_do_nothing(index_elements=[jobs.c.dedupe_key])
+                .returning(jobs.c.id)
+            )
+            if inserted.scalar_one_or_none() is None:
+                existing = select(jobs.c.id).where(jobs.c.dedupe_key == row["dedupe_key"])
+                row["id"] = (await session.execute(existing)).scalar_one()
+
+    database = Database.of(session)
+    if database.is_postgres:
+        for queue in {spec.queue for spec in specs}:
+            await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, queue)))
+    kinds = Counter(spec.kind for spec in specs)
+    after_commit(session, lambda: _count_enqueued(kinds))
+    after_commit(session, database.wakeup.notify)
+    return [row["id"] for row in rows]
+
+
+def _count_enqueued(kinds: Counter[str]) -> None:
+    for kind, count in kinds.items():
+        JOBS_ENQUEUED.labels(kind).inc(count)
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: Any,
+    *,
+    tenant_id: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+    idempotency_key: str | None = None,
+    priority: int = 0,
+) -> str:
+    """Write one job in the caller's transaction: it exists if and only if that commits."""
+    spec = JobSpec(kind, payload, tenant_id, queue, run_at, max_attempts, idempotency_key, priority)
+    (job_id,) = await enqueue_many(session, [spec])
+    return job_id
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    queues: Sequence[str] | None = None,
+    paused: Sequence[str] = (),
+) -> list[ClaimedJob]:
+    """Take up to `limit` due jobs in fair order and lease them to `worker_id`."""
+    now = utcnow()
+    due = jobs.c.status == JobStatus.PENDING.value
+    conditions = [due, jobs.c.run_at <= now]
+    if queues is not None:
+        conditions.append(jobs.c.queue.in_(queues))
+    if paused:
+        conditions.append(jobs.c.queue.not_in(paused))
+    picked = (
+        select(jobs.c.id)
+        .where(*conditions)
+        .order_by(jobs.c.priority, jobs.c.vtime)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    statement = (
+        update(jobs)
+        .where(jobs.c.id == picked.c.id)
+        .values(
+            status=JobStatus.PROCESSING.value,
+            attempts=jobs.c.attempts + 1,
+            worker_id=worker_id,
+            lease_expires_at=now + lease,
+            started_at=now,
+        )
+        .returning(
+            jobs.c.id,
+            jobs.c.kind,
+            jobs.c.tenant_id,
+            jobs.c.queue,
+            jobs.c.payload,
+            jobs.c.attempts,
+            jobs.c.max_attempts,
+            jobs.c.run_at,
+            jobs.c.priority,
+            jobs.c.vtime,
+        )
+    )
+    rows = list((await session.execute(statement)).all())
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect
+    await session.execute(
+        update(clocks)
+        .where(clocks.c.tenant_key == GLOBAL_CLOCK)
+        .values(last_vtime=_greatest(dialect, clocks.c.last_vtime, max(row.vtime for row in rows)))
+    )
+    rows.sort(key=lambda row: (row.priority, row.vtime))
+    return [
+        ClaimedJob(
+            row.id,
+            row.kind,
+            row.tenant_id,
+            row.queue,
+            row.payload,
+            row.attempts,
+            row.max_attempts,
+            row.run_at,
+            now,
+        )
+        for row in rows
+    ]
+
+
+def _owned(worker_id: str) -> list[ColumnElement[bool]]:
+    return [jobs.c.worker_id == worker_id, jobs.c.status == JobStatus.PROCESSING.value]
+
+
+async def renew(
+    session: AsyncSession, *, worker_id: str, job_ids: Sequence[str], lease: timedelta
+) -> None:
+    if job_ids:
+        await session.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(job_ids), *_owned(worker_id))
+            .values(lease_expires_at=utcnow() + lease)
+        )
+
+
+async def finish(session: AsyncSession, *, worker_id: str, outcomes: Sequence[Outcome]) -> None:
+    """Write outcomes back, each only if this worker still holds that attempt's lease.
+
+    A job whose lease ran out was taken back by the reaper and may be running
+    elsewhere: its late outcome is dropped (at-least-once, handlers idempotent).
+    """
+    now = utcnow()
+    # The attempt number is the lease token: a re-claim, even by this worker, bumps it.
+    simple = [o for o in outcomes if o.status is JobStatus.COMPLETED and o.result is None]
+    if simple:
+        await session.execute(
+            update(jobs)
+            .where(
+                tuple_(jobs.c.id, jobs.c.attempts).in_([(o.job_id, o.attempt) for o in simple]),
+                *_owned(worker_id),
+            )
+            .values(
+                status=JobStatus.COMPLETED.value,
+                finished_at=now,
+                lease_expires_at=None,
+                last_error=None,
+            )
+        )
+    rest = [o for o in outcomes if not (o.status is JobStatus.COMPLETED and o.result is None)]
+    if not rest:
+        return
+    terminal = {JobStatus.COMPLETED, JobStatus.FAILED}
+    run_at_type = jobs.c.run_at.type
+    statement = (
+        update(jobs)
+        .where(
+            jobs.c.id == bindparam("b_id"),
+            jobs.c.attempts == bindparam("b_attempt"),
+            *_owned(worker_id),
+        )
+        .values(
+            status=bindparam("b_status"),
+            result=bindparam("b_result", type_=jobs.c.result.type),
+            last_error=bindparam("b_error"),
+            run_at=func.coalesce(bindparam("b_retry_at", type_=run_at_type), jobs.c.run_at),
+            finished_at=bindparam("b_finished_at", type_=run_at_type),
+            lease_expires_at=None,
+            worker_id=bindparam("b_worker"),
+        )
+    )
+    await session.execute(
+        statement,
+        [
+            {
+                "b_id": o.job_id,
+                "b_attempt": o.attempt,
+                "b_status": o.status.value,
+                "b_result": o.result,
+                "b_error": o.error[:MAX_ERROR_CHARS] if o.error else None,
+                "b_retry_at": o.retry_at,
+                "b_finished_at": now if o.status in terminal else None,
+                # A job going back to PENDING belongs to no worker.
+                "b_worker": worker_id if o.status in terminal else None,
+            }
+            for o in rest
+        ],
+    )
+
+
+async def release(session: AsyncSession, *, worker_id: str, job_ids: Sequence[str]) -> None:
+    """Hand unfinished jobs back at shutdown; the interrupted attempt does not count."""
+    if job_ids:
+        await session.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(job_ids), *_owned(worker_id))
+            .values(
+                status=JobStatus.PENDING.value,
+                attempts=jobs.c.attempts - 1,
+                worker_id=None,
+                lease_expires_at=None,
+                last_error="released at worker shutdown",
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Reaped:
+    job_id: str
+    kind: str
+    status: JobStatus
+
+
+async def reap(session: AsyncSession) -> list[Reaped]:
+    """Take back jobs whose lease ran out, in one conditional update.
+
+    It matches only rows still PROCESSING under an expired lease, so a worker
+    that renews or finishes in time is never overtaken. A job out of attempts
+    (it may be what keeps killing workers) fails instead of running again.
+    """
+    now = utcnow()
+    exhausted = jobs.c.attempts >= jobs.c.max_attempts
+    statement = (
+        update(jobs)
+        .where(jobs.c.status == JobStatus.PROCESSING.value, jobs.c.lease_expires_at < now)
+        .values(
+            status=case((exhausted, JobStatus.FAILED.value), else_=JobStatus.PENDING.value),
+            finished_at=case((exhausted, now), else_=None),
+            last_error=func.coalesce(jobs.c.worker_id, "?").concat(
+                " lost its lease (crashed or stalled)"
+            ),
+            worker_id=None,
+            lease_expires_at=None,
+        )
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.status)
+    )
+    return [
+        Reaped(row.id, row.kind, JobStatus(row.status)) for row in await session.execute(statement)
+    ]

@@ -1,0 +1,129 @@
+"""Periodic tasks: each tick fires once however many workers run, enforced by the database.
+
+Every schedule is a row with `next_run_at`. A worker that finds it due
+advances it with a compare-and-set on the value it read, and only the worker
+whose update matched enqueues the job, in the same transaction. The next tick
+is computed from now, so ticks missed while no worker ran fire once, not once
+each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.db import Database
+from tenantry.kit.clock import utcnow
+from tenantry.models import Job, Schedule
+from tenantry.worker import queue
+from tenantry.worker.registry import ScheduleSpec, TaskRegistry
+
+
+async def sync_schedules(database: Database, tasks: TaskRegistry) -> None:
+    """Create rows for schedules declared in code; a changed cron restarts its clock."""
+    now = utcnow()
+    async with database.session() as session:
+        existing = {row.name: row for row in (await session.execute(select(Schedule))).scalars()}
+        for spec in tasks.schedules():
+            row = existing.get(spec.name)
+            if row is None:
+                session.add(
+                    Schedule(
+                        name=spec.name,
+                        cron=spec.cron,
+                        next_run_at=spec.next_after(now),
+                        updated_at=now,
+                    )
+                )
+            elif row.cron != spec.cron:
+                row.cron, row.next_run_at, row.updated_at = spec.cron, spec.next_after(now), now
+
+
+async def _fire(
+    session: AsyncSession, spec: ScheduleSpec, seen: datetime, *, key: str
+) -> str | None:
+    """Advance the schedule from `seen`; enqueue its job only if this caller won the update."""
+    now = utcnow()
+    advanced = await session.execute(
+        update(Schedule)
+        .where(Schedule.name == spec.name, Schedule.next_run_at == seen)
+        .values(next_run_at=spec.next_after(now), last_run_at=now, updated_at=now)
+    )
+    if advanced.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    job_id = await queue.enqueue(session, spec.kind, spec.payload, idempotency_key=key)
+    await session.execute(
+        update(Schedule).where(Schedule.name == spec.name).values(last_job_id=job_id)
+    )
+    return job_id
+
+
+async def fire_due(database: Database, tasks: TaskRegistry) -> list[str]:
+    """Fire every due schedule this worker wins; return the enqueued job ids."""
+    specs = {spec.name: spec for spec in tasks.schedules()}
+    if not specs:
+        return []
+    async with database.session() as session:
+        due = (
+            await session.execute(
+                select(Schedule.name, Schedule.next_run_at).where(
+                    Schedule.next_run_at <= utcnow(), Schedule.name.in_(specs)
+                )
+            )
+        ).all()
+    fired = []
+    for name, seen in due:
+        async with database.session() as session:
+            job_id = await _fire(
+                session, specs[name], seen, key=f"schedule:{name}:{seen.isoformat()}"
+            )
+        if job_id is not None:
+            fired.append(job_id)
+    return fired
+
+
+class UnknownSchedule(LookupError):
+    pass
+
+
+async def run_now(session: AsyncSession, tasks: TaskRegistry, name: str) -> str:
+    """Fire a schedule out of turn (an operator's `schedules run`); its clock restarts from now."""
+    spec = next((s for s in tasks.schedules() if s.name == name), None)
+    row = await session.get(Schedule, name)
+    if spec is None or row is None:
+        raise UnknownSchedule(name)
+    job_id = await _fire(
+        session, spec, row.next_run_at, key=f"schedule:{name}:manual:{utcnow().isoformat()}"
+    )
+    if job_id is None:
+        raise UnknownSchedule(f"{name} fired concurrently; try again")
+    return job_id
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    name: str
+    cron: str
+    kind: str
+    next_run_at: datetime
+    last_run_at: datetime | None
+    last_outcome: str | None  # the status of the last job it enqueued
+
+
+async def list_schedules(session: AsyncSession, tasks: TaskRegistry) -> list[ScheduleView]:
+    specs = {spec.name: spec for spec in tasks.schedules()}
+    rows = await session.execute(
+        select(Schedule, Job.status)
+        .outerjoin(Job, Job.id == Schedule.last_job_id)
+        .order_by(Schedule.name)
+    )
+    return [
+        ScheduleView(
+            row.name, row.cron, specs[row.name].kind, row.next_run_at, row.last_run_at, status
+        )
+        for row, status in rows
+        if row.name in specs
+    ]
