@@ -45,6 +45,15 @@ class TestMetrics:
             text,
         )
         assert "process_resident_memory_bytes" in text
+        for name in (
+            "tenantry_jobs_enqueued_total",
+            "tenantry_jobs_finished_total",
+            "tenantry_job_duration_seconds",
+            "tenantry_job_pickup_delay_seconds",
+            "tenantry_jobs_lease_expired_total",
+            "tenantry_jobs_queue_depth",
+        ):
+            assert f"# TYPE {name.removesuffix('_total')}" in text, name
 
     async def test_unknown_paths_share_one_label(self, client: httpx.AsyncClient) -> None:
         await client.get("/no/such/path/123")

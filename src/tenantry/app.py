@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,8 @@ from tenantry.db import Database
 from tenantry.errors import install_error_handlers
 from tenantry.logging import configure_logging
 from tenantry.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from tenantry.worker.registry import load_task_modules
+from tenantry.worker.runner import Worker
 
 log = structlog.get_logger(__name__)
 
@@ -51,16 +54,23 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         )
         state.secret = server_secret(settings)
         state.tokens = build_token_issuer(settings)
+        load_task_modules(settings)
+        worker = Worker(state.database, settings) if embedded_worker else None
+        worker_run = asyncio.create_task(worker.run(), name="embedded-worker") if worker else None
         log.info(
             "started",
             version=__version__,
             env=settings.env.value,
             database=state.database.engine.dialect.name,
+            embedded_worker=embedded_worker,
         )
         try:
             yield
         finally:
             state.shutting_down = True
+            if worker is not None and worker_run is not None:
+                worker.stop()
+                await worker_run
             if state.redis is not None:
                 await state.redis.aclose()
             await state.database.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -59,6 +60,23 @@ def running(
             process.wait()
 
 
+def assert_embedded_worker_runs_jobs(data_dir: Path, cwd: Path) -> None:
+    """A job enqueued by another process is run by the worker inside `up`."""
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [TENANTRY, *args], env=_env(data_dir), cwd=cwd, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    job_id = cli("schedules", "run", "jobs.cleanup").split()[-1]
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while json.loads(cli("jobs", "show", job_id, "--json"))["status"] != "COMPLETED":
+        assert time.monotonic() < deadline, "the embedded worker did not run the job"
+        time.sleep(0.1)
+
+
 class TestUp:
     def test_fresh_data_dir_serves_then_stops_on_sigterm(self, tmp_path: Path) -> None:
         data_dir = tmp_path / "fresh"
@@ -66,6 +84,7 @@ class TestUp:
             assert httpx.get(f"{base_url}/health").json()["status"] == "ok"
             deep = httpx.get(f"{base_url}/health?deep=true").json()
             assert deep["status"] == "ok", deep
+            assert_embedded_worker_runs_jobs(data_dir, tmp_path)
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=15) == 0
         output = process.stdout.read().decode() if process.stdout else ""

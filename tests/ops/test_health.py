@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tenantry.db import Database
+from tenantry.job import service as job_service
+from tenantry.kit.clock import clock
+from tenantry.worker.queue import enqueue
+from tenantry.worker.registry import load_task_modules
 from tests.conftest import AppFactory, make_settings
 from tests.fixtures.servers import free_port
 
@@ -32,6 +38,28 @@ class TestDeepHealth:
         assert body["checks"]["database"]["status"] == "ok"
         assert body["checks"]["migrations"] == {"status": "ok"}
         assert body["checks"]["rate_limit"] == {"status": "local", "store": "memory"}
+        assert body["checks"]["queue"] == {
+            "status": "ok",
+            "pending": 0,
+            "processing": 0,
+            "oldest_pending_age_s": None,
+            "paused": [],
+        }
+
+    async def test_queue_backlog_and_paused_queues_are_shown(
+        self, client: httpx.AsyncClient, database_url: str
+    ) -> None:
+        database = Database(database_url)
+        load_task_modules(make_settings(Path("unused")))
+        async with database.session() as session:
+            await enqueue(session, "canary.ping", {}, queue="bulk")
+            await job_service.set_queue_paused(session, "bulk", True)
+        await database.dispose()
+        clock.advance(timedelta(seconds=30))
+        queue_check = (await client.get("/health?deep=true")).json()["checks"]["queue"]
+        assert queue_check["status"] == "ok"
+        assert queue_check["pending"] == 1 and queue_check["paused"] == ["bulk"]
+        assert queue_check["oldest_pending_age_s"] >= 30
 
     async def test_redis_configured_and_reachable(
         self, client_for: AppFactory, database_url: str, redis_url: str, tmp_path: Path

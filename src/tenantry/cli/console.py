@@ -80,7 +80,11 @@ def show(
     if as_json:
         print_json(list(rows))
         return
-    table = Table(*columns, title=title)
+    # Ids are what an operator copies into the next command: never cut them.
+    table = Table(title=title)
+    for column in columns:
+        identifier = column == "id" or column.endswith("_id")
+        table.add_column(column, no_wrap=identifier, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(column)) for column in columns))
     console.print(table)

@@ -17,6 +17,8 @@ import redis.asyncio as aioredis
 
 from tenantry import __version__, schema
 from tenantry.db import Database
+from tenantry.job import service as job_service
+from tenantry.models import JobStatus
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -63,13 +65,37 @@ async def _rate_limit_store(redis: aioredis.Redis | None) -> dict[str, Any]:
     return {**await _timed(redis.ping), "store": "redis"}
 
 
+async def _queues(database: Database) -> dict[str, Any]:
+    """Backlog and paused queues; paused is an operator's choice, so it stays `ok`."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S), database.session() as session:
+            stats = await job_service.queue_stats(session)
+            paused = await job_service.paused_queues(session)
+    except Exception as exc:
+        return {"status": DOWN, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    pending = [s for s in stats if s.status == JobStatus.PENDING]
+    ages = [s.oldest_pending_age_s for s in pending if s.oldest_pending_age_s is not None]
+    return {
+        "status": OK,
+        "pending": sum(s.count for s in pending),
+        "processing": sum(s.count for s in stats if s.status == JobStatus.PROCESSING),
+        "oldest_pending_age_s": round(max(ages), 1) if ages else None,
+        "paused": paused,
+    }
+
+
 async def deep_report(
     database: Database, redis: aioredis.Redis | None, uptime_s: float
 ) -> HealthReport:
-    database_check, migrations, rate_limit = await asyncio.gather(
-        _timed(database.ping), _migrations(database), _rate_limit_store(redis)
+    database_check, migrations, rate_limit, queues = await asyncio.gather(
+        _timed(database.ping), _migrations(database), _rate_limit_store(redis), _queues(database)
     )
-    checks = {"database": database_check, "migrations": migrations, "rate_limit": rate_limit}
+    checks = {
+        "database": database_check,
+        "migrations": migrations,
+        "rate_limit": rate_limit,
+        "queue": queues,
+    }
     if database_check["status"] != OK:
         status = DOWN
     elif any(check["status"] not in (OK, LOCAL) for check in checks.values()):

@@ -31,10 +31,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.db import Database, after_commit
+from tenantry.db import Database, after_commit, insert_for
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.metrics import JOBS_ENQUEUED
@@ -98,10 +97,6 @@ def _greatest(dialect: Dialect, a: Any, b: Any) -> ColumnElement[Any]:
     return func.greatest(a, b) if dialect.name == "postgresql" else func.max(a, b)
 
 
-def _insert_for(dialect: Dialect) -> Any:
-    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-
-
 async def _advance_clock(session: AsyncSession, tenant_key: str, count: int) -> int:
     """Reserve `count` consecutive tags for a tenant; return the last one."""
     dialect = session.get_bind().dialect
@@ -109,7 +104,7 @@ async def _advance_clock(session: AsyncSession, tenant_key: str, count: int) -> 
         select(clocks.c.last_vtime).where(clocks.c.tenant_key == GLOBAL_CLOCK).scalar_subquery(), 0
     )
     statement = (
-        _insert_for(dialect)(clocks)
+        insert_for(session)(clocks)
         .values(tenant_key=tenant_key, last_vtime=virtual_time + count)
         .on_conflict_do_update(
             index_elements=[clocks.c.tenant_key],
@@ -154,11 +149,10 @@ async def enqueue_many(session: AsyncSession, specs: Sequence[JobSpec]) -> list[
     plain = [row for row in rows if row["dedupe_key"] is None]
     if plain:
         await session.execute(insert(jobs), plain)
-    dialect = session.get_bind().dialect
     for row in rows:
         if row["dedupe_key"] is not None:
             inserted = await session.execute(
-                _insert_for(dialect)(jobs)
+                insert_for(session)(jobs)
                 .values(row)
                 .on_conflict_do_nothing(index_elements=[jobs.c.dedupe_key])
                 .returning(jobs.c.id)

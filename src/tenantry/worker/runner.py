@@ -78,6 +78,7 @@ class Worker:
         self._kick = asyncio.Event()
         self._outcomes_ready = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._drained = False  # no job runs any more: flush what is left and stop
 
     def stop(self) -> None:
         """Stop claiming; running jobs get the grace period to finish."""
@@ -88,8 +89,8 @@ class Worker:
         self.database.wakeup.bind(self._kick)
         await scheduler.sync_schedules(self.database, self.tasks)
         await self._refresh_paused()
+        flusher = asyncio.create_task(self._flush_loop(), name="worker-flush")
         background = [
-            asyncio.create_task(self._flush_loop(), name="worker-flush"),
             asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat"),
             asyncio.create_task(self._maintenance_loop(), name="worker-maintenance"),
         ]
@@ -106,10 +107,15 @@ class Worker:
             await self._claim_loop()
             await self._drain()
         finally:
+            # The flusher is told to finish, never cancelled: a batch cut off
+            # mid-write would leave finished jobs to be reaped and run again.
+            self._drained = True
+            self._outcomes_ready.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flusher, self.settings.worker_shutdown_grace.total_seconds())
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            await self._flush()
             log.info("worker_stopped", worker_id=self.id)
 
     # -- claiming
@@ -217,7 +223,7 @@ class Worker:
     # -- writing back
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not (self._drained and not self._outcomes):
             await self._outcomes_ready.wait()
             self._outcomes_ready.clear()
             await self._flush()

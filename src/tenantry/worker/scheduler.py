@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.db import Database
+from tenantry.db import Database, insert_for
 from tenantry.kit.clock import utcnow
 from tenantry.models import Job, Schedule
 from tenantry.worker import queue
@@ -23,23 +23,25 @@ from tenantry.worker.registry import ScheduleSpec, TaskRegistry
 
 
 async def sync_schedules(database: Database, tasks: TaskRegistry) -> None:
-    """Create rows for schedules declared in code; a changed cron restarts its clock."""
+    """Create rows for schedules declared in code; a changed cron restarts its clock.
+
+    Workers starting together race here: inserts that lose are ignored.
+    """
     now = utcnow()
     async with database.session() as session:
-        existing = {row.name: row for row in (await session.execute(select(Schedule))).scalars()}
         for spec in tasks.schedules():
-            row = existing.get(spec.name)
-            if row is None:
-                session.add(
-                    Schedule(
-                        name=spec.name,
-                        cron=spec.cron,
-                        next_run_at=spec.next_after(now),
-                        updated_at=now,
-                    )
+            await session.execute(
+                insert_for(session)(Schedule)
+                .values(
+                    name=spec.name, cron=spec.cron, next_run_at=spec.next_after(now), updated_at=now
                 )
-            elif row.cron != spec.cron:
-                row.cron, row.next_run_at, row.updated_at = spec.cron, spec.next_after(now), now
+                .on_conflict_do_nothing(index_elements=[Schedule.name])
+            )
+            await session.execute(
+                update(Schedule)
+                .where(Schedule.name == spec.name, Schedule.cron != spec.cron)
+                .values(cron=spec.cron, next_run_at=spec.next_after(now), updated_at=now)
+            )
 
 
 async def _fire(
