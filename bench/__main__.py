@@ -1,13 +1,21 @@
-"""`make bench`: reference rows first, then Tenantry's, all in one run on this machine."""
+"""`make bench`: reference rows first, then Tenantry's, all in one run on this machine.
+
+BENCH_ONLY=http or BENCH_ONLY=jobs runs one part.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import tempfile
 import time
 
+import asyncpg
+
+from bench import jobs, peers
 from bench.harness import BIN, Row, rss_mb, server, table, uvicorn_app, wrk
+from tests.fixtures.servers import PostgresServer, start_postgres
 
 
 def references() -> list[Row]:
@@ -67,13 +75,38 @@ def foundation() -> tuple[list[Row], list[str]]:
     return rows, facts
 
 
+async def create_database(server: PostgresServer, name: str) -> None:
+    connection = await asyncpg.connect(server.dsn())
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    await connection.close()
+
+
+def job_queue() -> str:
+    sqlite = asyncio.run(jobs.sqlite_run())
+    # A durable cluster (fsync and synchronous commit on), unlike the tests' one.
+    postgres_servers = start_postgres(durable=True)
+    server = next(postgres_servers)
+    try:
+        asyncio.run(create_database(server, "tenantry_bench"))
+        postgres, memory = asyncio.run(jobs.postgres_run(server.url("tenantry_bench")))
+        asyncio.run(create_database(server, "peers"))
+        peer_rows = peers.run_all(server.dsn("peers"), jobs.JOBS)
+    finally:
+        postgres_servers.close()
+    return jobs.table([sqlite, postgres], peer_rows, memory)
+
+
 def main() -> None:
-    reference_rows = references()
-    fastapi_hello = reference_rows[1]
-    rows, facts = foundation()
-    print(table("HTTP foundation", reference_rows + rows, fastapi_hello))
-    print()
-    print("\n".join(facts))
+    only = os.environ.get("BENCH_ONLY")
+    if only in (None, "http"):
+        reference_rows = references()
+        rows, facts = foundation()
+        print(table("HTTP foundation", reference_rows + rows, reference_rows[1]))
+        print()
+        print("\n".join(facts))
+        print()
+    if only in (None, "jobs"):
+        print(job_queue())
 
 
 if __name__ == "__main__":
