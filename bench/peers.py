@@ -42,22 +42,18 @@ def _install_procrastinate() -> Path:
     return python
 
 
-def _last_rate(output: str) -> float:
-    return float(output.strip().splitlines()[-1])
+def _drain(command: list[str], cwd: Path = ROOT) -> float:
+    """Run a peer's drain script; it prints its jobs/s as its last line."""
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def procrastinate(dsn: str, jobs: int) -> PeerRow:
     name = f"Procrastinate {PROCRASTINATE_VERSION} (defaults, concurrency 10)"
     try:
         python = _install_procrastinate()
-        done = subprocess.run(
-            [str(python), str(ROOT / "bench" / "procrastinate_drain.py"), dsn, str(jobs)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=True,
-        )
-        return name, _last_rate(done.stdout), ""
+        rate = _drain([str(python), str(ROOT / "bench" / "procrastinate_drain.py"), dsn, str(jobs)])
+        return name, rate, ""
     except (subprocess.SubprocessError, OSError, ValueError, IndexError) as exc:
         return name, None, type(exc).__name__
 
@@ -76,15 +72,8 @@ def graphile(dsn: str, jobs: int, *, batched: bool) -> PeerRow:
                 check=True,
                 capture_output=True,
             )
-        done = subprocess.run(
-            [node, "drain.mjs", dsn, str(jobs), "batched" if batched else "defaults"],
-            cwd=GRAPHILE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=True,
-        )
-        return name, _last_rate(done.stdout), ""
+        mode = "batched" if batched else "defaults"
+        return name, _drain([node, "drain.mjs", dsn, str(jobs), mode], cwd=GRAPHILE_DIR), ""
     except (subprocess.SubprocessError, OSError, ValueError, IndexError) as exc:
         return name, None, type(exc).__name__
 

@@ -46,23 +46,26 @@ def postgres_template(postgres_server: PostgresServer) -> str:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    # Resolve the session templates here, outside any running event loop.
-    request.getfixturevalue(f"{request.param}_template")
+    """The database backend; a test class may pin one with @pytest.mark.parametrize."""
     return str(request.param)
 
 
 @pytest.fixture
+def template(backend: str, request: pytest.FixtureRequest) -> Any:
+    # A sync fixture: the session templates are built here, outside any event loop.
+    return request.getfixturevalue(f"{backend}_template")
+
+
+@pytest.fixture
 async def database_url(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+    backend: str, template: Any, request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[str]:
     """A freshly migrated database of the test's backend, private to the test."""
     if backend == "sqlite":
-        yield databases.sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
+        yield databases.sqlite_copy(template, tmp_path)
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = await databases.create_postgres_database(
-        server, request.getfixturevalue("postgres_template")
-    )
+    name = await databases.create_postgres_database(server, template)
     yield server.url(name)
     await databases.drop_postgres_database(server, name)
 

@@ -21,6 +21,7 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.job import service
 from tenantry.models import Job, JobStatus
+from tenantry.worker.queue import JobSpec, enqueue_many
 from tenantry.worker.registry import load_task_modules
 from tenantry.worker.runner import Worker
 from tests.conftest import make_settings
@@ -55,6 +56,16 @@ def runs(tmp_path: Path) -> Path:
     path = tmp_path / "runs.log"
     path.touch()
     return path
+
+
+async def enqueue_records(database: Database, runs: Path, count: int, tenants: int) -> list[str]:
+    """`count` test.record jobs spread over `tenants` tenants; their ids."""
+    specs = [
+        JobSpec("test.record", {"path": str(runs)}, tenant_id=f"ten_{i % tenants}")
+        for i in range(count)
+    ]
+    async with database.session() as session:
+        return await enqueue_many(session, specs)
 
 
 def run_lines(path: Path, event: str = "done") -> list[str]:

@@ -19,6 +19,7 @@ from tenantry.worker.queue import JobSpec, enqueue, enqueue_many
 from tests.worker.conftest import (
     WorkerProcess,
     all_finished,
+    enqueue_records,
     job_of,
     run_lines,
     running_worker,
@@ -98,14 +99,7 @@ class TestPostgresProcesses:
     async def test_two_worker_processes_run_each_job_exactly_once(
         self, database: Database, runs: Path, worker_process: StartWorker
     ) -> None:
-        async with database.session() as session:
-            ids = await enqueue_many(
-                session,
-                [
-                    JobSpec("test.record", {"path": str(runs)}, tenant_id=f"ten_{i % 5}")
-                    for i in range(400)
-                ],
-            )
+        ids = await enqueue_records(database, runs, 400, tenants=5)
         first, second = worker_process("--concurrency", "20"), worker_process("--concurrency", "20")
         await wait_for(lambda: all_finished(database))
         assert sorted(run_lines(runs)) == sorted(ids)

@@ -14,9 +14,10 @@ from tenantry.job import service
 from tenantry.kit.clock import clock
 from tenantry.models import JobStatus
 from tenantry.worker import queue
-from tenantry.worker.queue import JobSpec, enqueue, enqueue_many
+from tenantry.worker.queue import enqueue
 from tests.worker.conftest import (
     all_finished,
+    enqueue_records,
     job_of,
     run_lines,
     running_worker,
@@ -29,14 +30,7 @@ class TestExactlyOnce:
     async def test_four_concurrent_workers_run_each_job_once(
         self, database: Database, job_settings: Settings, runs: Path
     ) -> None:
-        async with database.session() as session:
-            ids = await enqueue_many(
-                session,
-                [
-                    JobSpec("test.record", {"path": str(runs)}, tenant_id=f"ten_{i % 7}")
-                    for i in range(300)
-                ],
-            )
+        ids = await enqueue_records(database, runs, 300, tenants=7)
         databases = [Database(job_settings.resolved_database_url) for _ in range(4)]
         try:
             async with (
