@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from fastapi import FastAPI
 
 from tenantry.app import create_app
 from tenantry.config import Settings
+from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.logging import build_formatter
+from tenantry.worker.registry import load_task_modules
 from tests.fixtures import databases
 from tests.fixtures.servers import PostgresServer, start_postgres, start_redis
 
@@ -86,6 +89,25 @@ async def empty_database_url(
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, data_dir=data_dir, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def job_settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(
+        tmp_path / "data",
+        database_url=database_url,
+        job_backoff_base=timedelta(milliseconds=10),
+        job_backoff_max=timedelta(milliseconds=50),
+        job_poll_interval=timedelta(milliseconds=200),
+    )
+
+
+@pytest.fixture
+async def database(job_settings: Settings) -> AsyncIterator[Database]:
+    load_task_modules(job_settings)
+    database = Database(job_settings.resolved_database_url)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from tenantry.datadir import ensure_data_dir, server_secret, signing_key_pem
 from tenantry.db import Database
 from tenantry.errors import install_error_handlers
 from tenantry.logging import configure_logging
+from tenantry.mail.backends import build_backend
 from tenantry.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from tenantry.worker.registry import load_task_modules
 from tenantry.worker.runner import Worker
@@ -53,6 +54,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
             else None
         )
         state.secret = server_secret(settings)
+        state.mail = build_backend(settings)
         state.tokens = build_token_issuer(settings)
         load_task_modules(settings)
         worker = Worker(state.database, settings) if embedded_worker else None

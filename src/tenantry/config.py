@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEV
     data_dir: Path = Path("./.tenantry")
     public_url: str = "http://127.0.0.1:8000"
+    product_name: str = "Tenantry"  # how mails and pages name the product
     log_level: str = "INFO"
 
     # -- database
@@ -68,6 +69,8 @@ class Settings(BaseSettings):
     # -- mail
     email_backend: EmailBackend = EmailBackend.FILE
     smtp_url: str | None = None
+    mail_from: str = "Tenantry <no-reply@tenantry.localhost>"
+    smtp_timeout: Duration = timedelta(seconds=10)
 
     # -- auth: secrets come from here in prod; in dev they are generated into the data dir
     secret_key: str | None = Field(default=None, min_length=32)
@@ -120,6 +123,8 @@ class Settings(BaseSettings):
         problems = []
         if self.email_backend is EmailBackend.FILE:
             problems.append("TENANTRY_EMAIL_BACKEND=file (mail would never leave the machine)")
+        if self.email_backend is EmailBackend.SMTP and not self.smtp_url:
+            problems.append("TENANTRY_SMTP_URL is unset while TENANTRY_EMAIL_BACKEND=smtp")
         if self.secret_key is None:
             problems.append("TENANTRY_SECRET_KEY is unset (a generated secret would be used)")
         if self.signing_key is None:

@@ -78,3 +78,9 @@ QUEUE_DEPTH = Gauge(
     ["queue", "status"],
     multiprocess_mode="livemax",
 )
+
+MAIL_SENT = Counter(
+    "tenantry_mail_sent_total",
+    "Delivery attempts of outgoing mail, by template and outcome: sent, retry, failed.",
+    ["template", "outcome"],
+)

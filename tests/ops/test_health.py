@@ -38,6 +38,8 @@ class TestDeepHealth:
         assert body["checks"]["database"]["status"] == "ok"
         assert body["checks"]["migrations"] == {"status": "ok"}
         assert body["checks"]["rate_limit"] == {"status": "local", "store": "memory"}
+        assert body["checks"]["mail"]["status"] == "ok"
+        assert body["checks"]["mail"]["backend"] == "file"
         assert body["checks"]["queue"] == {
             "status": "ok",
             "pending": 0,
@@ -82,6 +84,23 @@ class TestDeepHealth:
         assert response.status_code == 200
         assert response.json()["status"] == "degraded"
         assert response.json()["checks"]["rate_limit"]["status"] == "down"
+
+    async def test_unreachable_smtp_server_degrades(
+        self, client_for: AppFactory, database_url: str, tmp_path: Path
+    ) -> None:
+        settings = make_settings(
+            tmp_path,
+            database_url=database_url,
+            email_backend="smtp",
+            smtp_url=f"smtp://127.0.0.1:{free_port()}",
+        )
+        async with client_for(settings) as client:
+            body = (await client.get("/health?deep=true")).json()
+        assert body["status"] == "degraded"
+        assert (
+            body["checks"]["mail"]["status"] == "down"
+            and body["checks"]["mail"]["backend"] == "smtp"
+        )
 
     async def test_unmigrated_database_degrades_with_drift(
         self, client_for: AppFactory, empty_database_url: str, tmp_path: Path

@@ -16,7 +16,7 @@ from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.models import JobStatus
 from tenantry.worker.queue import JobSpec, enqueue, enqueue_many
-from tests.worker.conftest import (
+from tests.fixtures.workers import (
     WorkerProcess,
     all_finished,
     enqueue_records,

@@ -15,7 +15,7 @@ from tenantry.kit.clock import clock
 from tenantry.models import JobStatus
 from tenantry.worker import queue
 from tenantry.worker.queue import enqueue
-from tests.worker.conftest import (
+from tests.fixtures.workers import (
     all_finished,
     enqueue_records,
     job_of,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli import jobs, schedules, server, token
+from tenantry.cli import jobs, mail, schedules, server, token
 from tenantry.cli.migrate import migrate
 from tenantry.cli.worker import worker
 
@@ -22,3 +22,4 @@ app.add_typer(token.app, name="token")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(jobs.queues_app, name="queues")
 app.add_typer(schedules.app, name="schedules")
+app.add_typer(mail.app, name="mail")

@@ -34,7 +34,8 @@ async def health(request: Request, deep: bool = False) -> JSONResponse:
     if not deep:
         return _respond(HealthReport(service.OK, _uptime(request)))
     state = request.app.state
-    return _respond(await service.deep_report(state.database, state.redis, _uptime(request)))
+    report = await service.deep_report(state.database, state.redis, state.mail, _uptime(request))
+    return _respond(report)
 
 
 @router.get("/health/live", summary="The process is up")

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from tenantry import __version__, schema
 from tenantry.db import Database
 from tenantry.job import service as job_service
+from tenantry.mail.backends import MailBackend
 from tenantry.models import JobStatus
 
 CHECK_TIMEOUT_S = 2.0
@@ -84,17 +85,29 @@ async def _queues(database: Database) -> dict[str, Any]:
     }
 
 
+async def _mail(backend: MailBackend) -> dict[str, Any]:
+    return {
+        **await _timed(backend.check),
+        "backend": type(backend).__name__.removesuffix("Backend").lower(),
+    }
+
+
 async def deep_report(
-    database: Database, redis: aioredis.Redis | None, uptime_s: float
+    database: Database, redis: aioredis.Redis | None, mail: MailBackend, uptime_s: float
 ) -> HealthReport:
-    database_check, migrations, rate_limit, queues = await asyncio.gather(
-        _timed(database.ping), _migrations(database), _rate_limit_store(redis), _queues(database)
+    database_check, migrations, rate_limit, queues, mail_check = await asyncio.gather(
+        _timed(database.ping),
+        _migrations(database),
+        _rate_limit_store(redis),
+        _queues(database),
+        _mail(mail),
     )
     checks = {
         "database": database_check,
         "migrations": migrations,
         "rate_limit": rate_limit,
         "queue": queues,
+        "mail": mail_check,
     }
     if database_check["status"] != OK:
         status = DOWN

@@ -21,6 +21,7 @@ from tenantry.config import Settings
 from tenantry.db import Database
 
 ENTRY_POINT_GROUP = "tenantry.job_kinds"
+BUILT_IN_TASK_MODULES = ("tenantry.worker.tasks", "tenantry.mail.tasks")
 DEFAULT_MAX_ATTEMPTS = 5
 
 
@@ -37,8 +38,13 @@ class JobContext:
     tenant_id: str | None
     payload: Any
     attempt: int
+    max_attempts: int
     database: Database
     settings: Settings
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
 
 
 Handler = Callable[[JobContext], Awaitable[Any]]
@@ -110,7 +116,8 @@ registry = TaskRegistry()
 
 def load_task_modules(settings: Settings) -> None:
     """Import the built-in tasks and every host application's task modules."""
-    importlib.import_module("tenantry.worker.tasks")
+    for module in BUILT_IN_TASK_MODULES:
+        importlib.import_module(module)
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         entry_point.load()
     for module in settings.job_modules:

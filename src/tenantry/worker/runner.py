@@ -209,7 +209,14 @@ class Worker:
                 job, NonRetryableError(f"no task is registered for kind {job.kind!r}")
             )
         context = JobContext(
-            job.id, job.kind, job.tenant_id, job.payload, job.attempts, self.database, self.settings
+            job.id,
+            job.kind,
+            job.tenant_id,
+            job.payload,
+            job.attempts,
+            job.max_attempts,
+            self.database,
+            self.settings,
         )
         try:
             result = await handler(context)

@@ -1,0 +1,93 @@
+"""The mail outbox: queue a message in the caller's transaction; read it back for operators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.config import Settings
+from tenantry.datadir import server_secret
+from tenantry.errors import NotFound
+from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
+from tenantry.kit.sealed import seal
+from tenantry.mail.rendering import Rendered, render_subject
+from tenantry.models import MailMessage, MailStatus
+from tenantry.worker.queue import enqueue
+
+SEAL_PURPOSE = "mail-secrets"
+SEND_TASK = "mail.send"
+
+
+async def queue_mail(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    secrets: dict[str, Any] | None = None,
+    tenant_id: str | None = None,
+) -> MailMessage:
+    """Write the message and its `mail.send` job; `secrets` are sealed, never stored as text."""
+    message_id = new_id("msg")
+    context = {"product_name": settings.product_name, **context}
+    # The subject is rendered now, without secrets: it is shown in `mail list`.
+    subject_context = {**context, **{key: "…" for key in secrets or {}}}
+    message = MailMessage(
+        id=message_id,
+        tenant_id=tenant_id,
+        message_id=make_msgid(idstring=message_id, domain="tenantry"),
+        to_address=to,
+        template=template,
+        subject=render_subject(template, subject_context),
+        context=context,
+        sealed_secrets=seal(secrets, server_secret(settings), SEAL_PURPOSE) if secrets else None,
+        status=MailStatus.PENDING,
+        attempts=0,
+        created_at=utcnow(),
+    )
+    session.add(message)
+    await session.flush()
+    await enqueue(session, SEND_TASK, {"message_id": message_id}, tenant_id=tenant_id, queue="mail")
+    return message
+
+
+def compose(message: MailMessage, rendered: Rendered, sender: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.to_address
+    email["Subject"] = rendered.subject
+    email["Date"] = format_datetime(message.created_at)
+    email["Message-ID"] = message.message_id
+    email["X-Tenantry-Message"] = message.id
+    email.set_content(rendered.text)
+    email.add_alternative(rendered.html, subtype="html")
+    return email
+
+
+async def get_message(session: AsyncSession, message_id: str) -> MailMessage:
+    message = await session.get(MailMessage, message_id)
+    if message is None:
+        raise NotFound(f"no mail {message_id}")
+    return message
+
+
+async def list_messages(
+    session: AsyncSession,
+    *,
+    to: str | None = None,
+    status: MailStatus | None = None,
+    limit: int = 50,
+) -> Sequence[MailMessage]:
+    query = select(MailMessage).order_by(MailMessage.created_at.desc(), MailMessage.id).limit(limit)
+    if to is not None:
+        query = query.where(MailMessage.to_address == to)
+    if status is not None:
+        query = query.where(MailMessage.status == status.value)
+    return (await session.execute(query)).scalars().all()
