@@ -5,19 +5,34 @@ and the drift check rely on.
 """
 
 from tenantry.models.base import Base
+from tenantry.models.event import Event
+from tenantry.models.idempotency_record import IdempotencyRecord
 from tenantry.models.job import Job, JobStatus
 from tenantry.models.job_tenant_clock import JobTenantClock
 from tenantry.models.mail_message import MailMessage, MailStatus
+from tenantry.models.membership import Membership
+from tenantry.models.promo_code import PromoCode
 from tenantry.models.queue_state import QueueState
 from tenantry.models.schedule import Schedule
+from tenantry.models.signup_session import SignupSession, SignupStatus
+from tenantry.models.tenant import Tenant
+from tenantry.models.user import User
 
 __all__ = [
     "Base",
+    "Event",
+    "IdempotencyRecord",
     "Job",
     "JobStatus",
     "JobTenantClock",
     "MailMessage",
     "MailStatus",
+    "Membership",
+    "PromoCode",
     "QueueState",
     "Schedule",
+    "SignupSession",
+    "SignupStatus",
+    "Tenant",
+    "User",
 ]
