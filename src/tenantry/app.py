@@ -18,6 +18,7 @@ from tenantry.config import Settings, check_environment
 from tenantry.datadir import ensure_data_dir, server_secret, signing_key_pem
 from tenantry.db import Database
 from tenantry.errors import install_error_handlers
+from tenantry.kit.ratelimit import RateLimiter
 from tenantry.logging import configure_logging
 from tenantry.mail.backends import build_backend
 from tenantry.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         )
         state.secret = server_secret(settings)
         state.mail = build_backend(settings)
+        state.rate_limiter = RateLimiter(settings.redis_url)
         state.tokens = build_token_issuer(settings)
         load_task_modules(settings)
         worker = Worker(state.database, settings) if embedded_worker else None

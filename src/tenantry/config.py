@@ -79,6 +79,23 @@ class Settings(BaseSettings):
 
     # -- http
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Peers whose X-Forwarded-For is believed (like uvicorn's --forwarded-allow-ips).
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
+
+    # -- signup
+    signup_enabled: bool = True
+    plans: Annotated[list[str], NoDecode] = ["starter", "pro"]
+    signup_limit_per_ip: str = "20/hour"
+    signup_limit_per_email: str = "5/hour"
+    signup_limit_per_domain: str = "50/hour"
+    block_disposable_email: bool = False
+    signup_code_ttl: Duration = timedelta(minutes=10)
+    signup_resend_cooldown: Duration = timedelta(seconds=60)
+    signup_max_codes: int = Field(default=5, ge=1)
+    signup_max_attempts: int = Field(default=5, ge=1)
+    signup_session_ttl: Duration = timedelta(hours=24)
+    signup_in_flight_deadline: Duration = timedelta(hours=1)
+    signup_retention: Duration = timedelta(days=30)
 
     # -- jobs
     job_modules: Annotated[list[str], NoDecode] = []  # host modules whose @task kinds to load
@@ -91,7 +108,7 @@ class Settings(BaseSettings):
     job_retention_failed: Duration = timedelta(days=7)
     worker_shutdown_grace: Duration = timedelta(seconds=20)
 
-    @field_validator("job_modules", mode="before")
+    @field_validator("job_modules", "trusted_proxies", "plans", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return (

@@ -27,15 +27,23 @@ class TenantryError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "INTERNAL"
     title: ClassVar[str] = "Internal error"
-    headers: ClassVar[dict[str, str] | None] = None
+    headers: dict[str, str] | None = None  # extra response headers; an instance may add its own
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         self.detail = detail or self.title
         self.extra = extra
+        if headers is not None:
+            self.headers = {**(type(self).headers or {}), **headers}
         super().__init__(self.detail)
 
     def to_problem(self) -> dict[str, Any]:
         return problem(self.status, self.code, self.detail, title=self.title, **self.extra)
+
+
+class RateLimited(TenantryError):
+    status, code, title = 429, "RATE_LIMITED", "Too many requests"
 
 
 class ValidationFailed(TenantryError):

@@ -84,3 +84,12 @@ MAIL_SENT = Counter(
     "Delivery attempts of outgoing mail, by template and outcome: sent, retry, failed.",
     ["template", "outcome"],
 )
+
+SIGNUP_REQUESTS = Counter(
+    "tenantry_signup_requests_total",
+    "Signup starts by outcome: created, replayed, or the error code.",
+    ["outcome"],
+)
+RATE_LIMIT_REJECTIONS = Counter(
+    "tenantry_ratelimit_rejections_total", "Requests refused by a rate limit.", ["limiter"]
+)

@@ -1,0 +1,115 @@
+"""Rate limits with the `limits` library: in process memory, or in Redis shared by every process.
+
+Sliding-window counters: cheap (two counters per key) and without the burst a
+fixed window allows at its edge. Responses carry the IETF `RateLimit-Policy`
+and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from dataclasses import dataclass
+
+import structlog
+from fastapi import Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from tenantry.errors import RateLimited
+from tenantry.metrics import RATE_LIMIT_REJECTIONS
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str  # the policy name in headers and metrics, e.g. "signup-ip"
+    rate: RateLimitItem
+
+    @classmethod
+    def of(cls, name: str, rate: str) -> Limit:
+        return cls(name, parse(rate))
+
+    @property
+    def window_s(self) -> int:
+        return int(self.rate.get_expiry())
+
+
+@dataclass(frozen=True)
+class Decision:
+    limit: Limit
+    allowed: bool
+    remaining: int
+    reset_s: int
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str | None) -> None:
+        storage: Storage = (
+            RedisStorage(f"async+{redis_url}", implementation="redispy")
+            if redis_url
+            else MemoryStorage()
+        )
+        self.shared = redis_url is not None
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+
+    async def hit(self, limit: Limit, key: str) -> Decision:
+        allowed = await self._limiter.hit(limit.rate, limit.name, key)
+        stats = await self._limiter.get_window_stats(limit.rate, limit.name, key)
+        reset_s = max(1, math.ceil(stats.reset_time - time.time()))
+        return Decision(limit, allowed, max(0, stats.remaining), reset_s)
+
+    async def enforce(
+        self, limits: list[tuple[Limit, str]], *, context: dict[str, str]
+    ) -> list[Decision]:
+        """Hit each `(limit, key)` in turn; raise RATE_LIMITED at the first refusal."""
+        decisions = []
+        for limit, key in limits:
+            decision = await self.hit(limit, key)
+            decisions.append(decision)
+            if not decision.allowed:
+                RATE_LIMIT_REJECTIONS.labels(limit.name).inc()
+                log.warning("rate_limited", limiter=limit.name, **context)
+                raise RateLimited(
+                    f"Too many requests ({limit.name}); retry in {decision.reset_s} s",
+                    headers={
+                        "Retry-After": str(decision.reset_s),
+                        **headers_for(decisions, [each for each, _ in limits]),
+                    },
+                )
+        return decisions
+
+
+def headers_for(decisions: list[Decision], limits: list[Limit]) -> dict[str, str]:
+    """`RateLimit-Policy` for every limit, `RateLimit` for the closest to refusing."""
+    policy = ", ".join(
+        f'"{limit.name}";q={limit.rate.amount};w={limit.window_s}' for limit in limits
+    )
+    tightest = min(decisions, key=lambda d: d.remaining)
+    current = f'"{tightest.limit.name}";r={tightest.remaining};t={tightest.reset_s}'
+    return {"RateLimit-Policy": policy, "RateLimit": current}
+
+
+def client_ip(request: Request, trusted_proxies: list[str]) -> str:
+    """The peer address; behind a trusted proxy, the nearest untrusted X-Forwarded-For hop."""
+    peer = request.client.host if request.client else "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [
+        hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies and _is_ip(hop):
+            return hop
+    return peer
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Public self-serve signup: sessions, email codes, abuse limits, expiry."""

@@ -1,0 +1,95 @@
+"""`/v1/signup`: start a signup, re-send its code, read its state."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tenantry.config import Settings
+from tenantry.db import DbSession
+from tenantry.errors import TenantryError
+from tenantry.kit.idempotency import Idempotency
+from tenantry.kit.ratelimit import Limit, RateLimiter, client_ip, headers_for
+from tenantry.metrics import SIGNUP_REQUESTS
+from tenantry.models import SignupSession
+from tenantry.signup import service
+from tenantry.signup.schemas import SignupCreate, SignupCreated, SignupRead
+
+router = APIRouter(prefix="/v1/signup", tags=["signup"])
+
+RESEND_LIMIT_PER_IP = "30/hour"
+
+
+def _created(signup: SignupSession) -> SignupCreated:
+    return SignupCreated(id=signup.id, status=signup.status, expires_at=signup.expires_at)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SignupCreated,
+    summary="Start a signup: a 6-digit code is mailed (200: the same session, already pending)",
+)
+async def start_signup(
+    payload: SignupCreate, request: Request, session: DbSession, idempotency: Idempotency
+) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    limiter: RateLimiter = request.app.state.rate_limiter
+    ip = client_ip(request, settings.trusted_proxies)
+    domain = service.email_domain(payload.email)
+    limits = [
+        (Limit.of("signup-ip", settings.signup_limit_per_ip), ip),
+        (Limit.of("signup-email", settings.signup_limit_per_email), payload.email),
+        (Limit.of("signup-domain", settings.signup_limit_per_domain), domain),
+    ]
+    try:
+        service.ensure_open(settings)
+        decisions = await limiter.enforce(limits, context={"ip": ip, "email_domain": domain})
+        if replay := await idempotency.replay(session, "signup", payload.model_dump(mode="json")):
+            SIGNUP_REQUESTS.labels("replayed").inc()
+            return replay
+        started = await service.start_signup(session, settings, payload, client_ip=ip)
+    except TenantryError as exc:
+        SIGNUP_REQUESTS.labels(exc.code).inc()
+        raise
+    SIGNUP_REQUESTS.labels("created" if started.created else "replayed").inc()
+    body = _created(started.signup).model_dump(mode="json")
+    response = await idempotency.remember(session, 201 if started.created else 200, body)
+    response.headers.update(headers_for(decisions, [limit for limit, _ in limits]))
+    return response
+
+
+@router.get("/{signup_id}", response_model=SignupRead, summary="The state of a signup session")
+async def read_signup(signup_id: str, session: DbSession) -> SignupRead:
+    signup = await service.get_signup(session, signup_id)
+    return SignupRead(
+        id=signup.id,
+        status=signup.status,
+        org_name=signup.org_name,
+        slug=signup.slug,
+        plan=signup.plan,
+        tenant_id=signup.tenant_id,
+        failure_reason=signup.failure_reason,
+        review_reason=signup.review_reason,
+        created_at=signup.created_at,
+        updated_at=signup.updated_at,
+        provisioning={"steps": []},
+    )
+
+
+@router.post(
+    "/{signup_id}/resend",
+    status_code=202,
+    response_model=SignupCreated,
+    summary="Mail a new code (the old one dies); 429 within the cooldown",
+)
+async def resend_code(signup_id: str, request: Request, session: DbSession) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    limiter: RateLimiter = request.app.state.rate_limiter
+    ip = client_ip(request, settings.trusted_proxies)
+    limits = [(Limit.of("signup-resend-ip", RESEND_LIMIT_PER_IP), ip)]
+    decisions = await limiter.enforce(limits, context={"ip": ip, "signup_id": signup_id})
+    signup = await service.resend_code(session, settings, signup_id)
+    response = JSONResponse(_created(signup).model_dump(mode="json"), status_code=202)
+    response.headers.update(headers_for(decisions, [limit for limit, _ in limits]))
+    return response

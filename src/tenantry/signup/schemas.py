@@ -1,0 +1,63 @@
+"""Signup request and response bodies; field rules produce 400 VALIDATION per field."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+RESERVED_SLUGS = frozenset(
+    {
+        "admin", "api", "app", "auth", "billing", "blog", "dashboard", "docs", "help", "login",
+        "mail", "root", "signup", "static", "status", "support", "system", "tenantry", "www",
+    }
+)  # fmt: skip
+
+
+class SignupCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    org_name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(min_length=3, max_length=40)
+    email: EmailStr
+    plan: str = Field(min_length=1, max_length=40)
+    promo_code: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG_PATTERN.match(value):
+            raise ValueError(
+                "use lowercase letters, digits and single hyphens, not at the start or end"
+            )
+        if value in RESERVED_SLUGS:
+            raise ValueError(f"{value!r} is reserved")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return value.lower()
+
+
+class SignupCreated(BaseModel):
+    id: str
+    status: str
+    expires_at: datetime
+
+
+class SignupRead(BaseModel):
+    id: str
+    status: str
+    org_name: str
+    slug: str
+    plan: str
+    tenant_id: str | None
+    failure_reason: str | None
+    review_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    provisioning: dict[str, Any]

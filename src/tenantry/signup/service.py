@@ -1,0 +1,312 @@
+"""Signup sessions: start, re-send the code, read; expiry and purge.
+
+Services never commit: the request's session dependency (or a task's own
+`database.session()`) does. Mail is queued in the same transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.config import Settings
+from tenantry.datadir import server_secret
+from tenantry.errors import NotFound, RateLimited, TenantryError, ValidationFailed
+from tenantry.event import service as events
+from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
+from tenantry.kit.tokens import hash_secret
+from tenantry.mail.service import queue_mail
+from tenantry.models import Membership, PromoCode, SignupSession, SignupStatus, Tenant, User
+from tenantry.signup import transitions
+from tenantry.signup.schemas import SignupCreate
+
+CODE_TEMPLATE = "signup_code"
+TERMINAL_FOR_PURGE = (SignupStatus.REVIEW_REQUIRED, SignupStatus.FAILED, SignupStatus.EXPIRED)
+IN_FLIGHT = (SignupStatus.EMAIL_VERIFIED, SignupStatus.PROVISIONING)
+
+
+class SignupDisabled(TenantryError):
+    status, code, title = 503, "SIGNUP_DISABLED", "Signup is closed"
+
+
+class SlugTaken(TenantryError):
+    status, code, title = 409, "SLUG_TAKEN", "The slug is taken"
+
+
+class EmailExists(TenantryError):
+    status, code, title = 409, "EMAIL_EXISTS", "An account with this email exists"
+
+
+class InvalidPromo(TenantryError):
+    status, code, title = 400, "INVALID_PROMO", "The promo code is not valid"
+
+
+class SessionExpired(TenantryError):
+    status, code, title = 410, "SESSION_EXPIRED", "The signup session has expired"
+
+
+@dataclass(frozen=True)
+class Started:
+    signup: SignupSession
+    created: bool  # False: the same email and slug were already pending (a replay)
+
+
+def _code_hash(settings: Settings, signup_id: str, code: str) -> str:
+    # Bound to the session: the same code in two sessions hashes differently.
+    return hash_secret(f"{signup_id}:{code}", server_secret(settings))
+
+
+async def _send_code(session: AsyncSession, settings: Settings, signup: SignupSession) -> None:
+    """A fresh code for `signup` (the previous one dies) and its mail, in this transaction."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = utcnow()
+    signup.code_hash = _code_hash(settings, signup.id, code)
+    signup.code_expires_at = now + settings.signup_code_ttl
+    signup.failed_attempts = 0
+    signup.last_code_sent_at = now
+    await queue_mail(
+        session,
+        settings,
+        to=signup.email,
+        template=CODE_TEMPLATE,
+        context={
+            "org_name": signup.org_name,
+            "expires_minutes": int(settings.signup_code_ttl.total_seconds() // 60),
+        },
+        secrets={"code": code},
+    )
+
+
+async def _check_promo(session: AsyncSession, code: str) -> str:
+    promo = await session.get(PromoCode, code.upper())
+    now = utcnow()
+    if promo is None or promo.disabled:
+        raise InvalidPromo(f"{code!r} is not a valid promo code")
+    if promo.expires_at is not None and promo.expires_at <= now:
+        raise InvalidPromo(f"{code!r} has expired")
+    if promo.max_redemptions is not None and promo.redemptions >= promo.max_redemptions:
+        raise InvalidPromo(f"{code!r} has been fully redeemed")
+    return promo.code
+
+
+def _check_plan(settings: Settings, plan: str) -> None:
+    if plan not in settings.plans:
+        raise ValidationFailed(
+            "One or more fields are not valid",
+            errors=[{"field": "plan", "message": f"choose one of: {', '.join(settings.plans)}"}],
+        )
+
+
+async def _pending_twin(session: AsyncSession, email: str, slug: str) -> SignupSession | None:
+    query = select(SignupSession).where(
+        SignupSession.email == email,
+        SignupSession.slug == slug,
+        SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION,
+        SignupSession.expires_at > utcnow(),
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def _expire_lapsed_holders(session: AsyncSession, slug: str) -> None:
+    """Release the slug from an unverified session whose time ran out before the sweeper came."""
+    lapsed = await session.execute(
+        select(SignupSession).where(
+            SignupSession.slug == slug,
+            SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION,
+            SignupSession.expires_at <= utcnow(),
+        )
+    )
+    for signup in lapsed.scalars():
+        transitions.move(session, signup, SignupStatus.EXPIRED, data={"reason": "unverified"})
+    await session.flush()
+
+
+async def _resend_if_cooled(
+    session: AsyncSession, settings: Settings, signup: SignupSession
+) -> None:
+    """The replay path: a new code when the cooldown allows, silence otherwise."""
+    with contextlib.suppress(RateLimited):
+        await resend_code(session, settings, signup.id)
+
+
+def ensure_open(settings: Settings) -> None:
+    if not settings.signup_enabled:
+        raise SignupDisabled("Signup is disabled on this deployment")
+
+
+async def start_signup(
+    session: AsyncSession, settings: Settings, payload: SignupCreate, *, client_ip: str | None
+) -> Started:
+    ensure_open(settings)
+    _check_plan(settings, payload.plan)
+    promo = await _check_promo(session, payload.promo_code) if payload.promo_code else None
+    if twin := await _pending_twin(session, payload.email, payload.slug):
+        await _resend_if_cooled(session, settings, twin)
+        return Started(twin, created=False)
+    owner_exists = exists().where(
+        Membership.user_id == User.id, User.email == payload.email, Membership.role == "owner"
+    )
+    if await session.scalar(select(owner_exists)):
+        raise EmailExists("An account with this email already owns a tenant; sign in instead")
+    if await session.scalar(select(exists().where(Tenant.slug == payload.slug))):
+        raise SlugTaken(f"{payload.slug!r} is taken")
+    await _expire_lapsed_holders(session, payload.slug)
+
+    now = utcnow()
+    signup = SignupSession(
+        id=new_id("ses"),
+        status=SignupStatus.PENDING_EMAIL_VERIFICATION,
+        org_name=payload.org_name,
+        slug=payload.slug,
+        email=payload.email,
+        plan=payload.plan,
+        promo_code=promo,
+        failed_attempts=0,
+        codes_sent=1,
+        client_ip=client_ip,
+        expires_at=now + settings.signup_session_ttl,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        # A savepoint: losing the slug race leaves the transaction usable.
+        async with session.begin_nested():
+            session.add(signup)
+            await session.flush()
+    except IntegrityError:
+        if twin := await _pending_twin(session, payload.email, payload.slug):
+            return Started(twin, created=False)
+        raise SlugTaken(f"{payload.slug!r} is taken") from None
+    await _send_code(session, settings, signup)
+    events.record(
+        session,
+        "activation.SignupStarted",
+        subject_id=signup.id,
+        data={"slug": signup.slug, "plan": signup.plan, "email_domain": email_domain(signup.email)},
+    )
+    return Started(signup, created=True)
+
+
+async def get_signup(session: AsyncSession, signup_id: str) -> SignupSession:
+    signup = await session.get(SignupSession, signup_id)
+    if signup is None:
+        raise NotFound(f"no signup session {signup_id}")
+    return signup
+
+
+async def resend_code(session: AsyncSession, settings: Settings, signup_id: str) -> SignupSession:
+    """A new code with fresh tries, once the cooldown has passed and under the per-session cap.
+
+    One conditional update decides, so concurrent resends send one code.
+    """
+    signup = await get_signup(session, signup_id)
+    now = utcnow()
+    if signup.status != SignupStatus.PENDING_EMAIL_VERIFICATION:
+        raise transitions.IllegalTransition(
+            f"signup {signup_id} is {signup.status}; no code to send"
+        )
+    if signup.expires_at <= now:
+        raise SessionExpired(f"signup {signup_id} has expired; start again")
+    cooled = now - settings.signup_resend_cooldown
+    claimed = await session.execute(
+        update(SignupSession)
+        .where(
+            SignupSession.id == signup_id,
+            SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION,
+            SignupSession.codes_sent < settings.signup_max_codes,
+            (SignupSession.last_code_sent_at.is_(None))
+            | (SignupSession.last_code_sent_at <= cooled),
+        )
+        .values(codes_sent=SignupSession.codes_sent + 1, last_code_sent_at=now, updated_at=now)
+        .returning(SignupSession.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.scalar_one_or_none() is None:
+        await session.refresh(signup)
+        if signup.codes_sent >= settings.signup_max_codes:
+            wait = signup.expires_at - now
+            raise RateLimited(
+                "No more codes for this session; start a new signup",
+                headers={"Retry-After": str(max(1, math.ceil(wait.total_seconds())))},
+            )
+        assert signup.last_code_sent_at is not None
+        wait = signup.last_code_sent_at + settings.signup_resend_cooldown - now
+        seconds = max(1, math.ceil(wait.total_seconds()))
+        raise RateLimited(
+            f"A code was sent recently; retry in {seconds} s", headers={"Retry-After": str(seconds)}
+        )
+    await session.refresh(signup)
+    await _send_code(session, settings, signup)
+    return signup
+
+
+def email_domain(email: str) -> str:
+    return email.rsplit("@", 1)[-1]
+
+
+async def list_signups(
+    session: AsyncSession,
+    *,
+    status: SignupStatus | None = None,
+    older_than: timedelta | None = None,
+    limit: int = 50,
+) -> Sequence[SignupSession]:
+    query = (
+        select(SignupSession)
+        .order_by(SignupSession.updated_at.desc(), SignupSession.id)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(SignupSession.status == status)
+    if older_than is not None:
+        query = query.where(SignupSession.updated_at <= utcnow() - older_than)
+    return (await session.execute(query)).scalars().all()
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    expired: int
+    deleted: int
+
+
+async def expire_and_purge(
+    session: AsyncSession, settings: Settings, *, dry_run: bool = False
+) -> PurgeReport:
+    """Expire sessions unverified past their TTL or in flight past the deadline; delete
+    stale ones (review, failed, expired) after the retention."""
+    now = utcnow()
+    lapsed = select(SignupSession).where(
+        (
+            (SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION)
+            & (SignupSession.expires_at <= now)
+        )
+        | (
+            SignupSession.status.in_(IN_FLIGHT)
+            & (SignupSession.updated_at <= now - settings.signup_in_flight_deadline)
+        )
+    )
+    expiring = list((await session.execute(lapsed)).scalars())
+    stale = SignupSession.status.in_(TERMINAL_FOR_PURGE) & (
+        SignupSession.updated_at <= now - settings.signup_retention
+    )
+    stale_ids = list((await session.execute(select(SignupSession.id).where(stale))).scalars())
+    if not dry_run:
+        for signup in expiring:
+            reason = (
+                "unverified"
+                if signup.status == SignupStatus.PENDING_EMAIL_VERIFICATION
+                else "in flight too long"
+            )
+            transitions.move(session, signup, SignupStatus.EXPIRED, data={"reason": reason})
+        if stale_ids:
+            await session.execute(delete(SignupSession).where(SignupSession.id.in_(stale_ids)))
+    return PurgeReport(expired=len(expiring), deleted=len(stale_ids))

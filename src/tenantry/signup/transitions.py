@@ -1,0 +1,65 @@
+"""The signup state machine: every status change goes through `move`, which writes its event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.errors import TenantryError
+from tenantry.event import service as events
+from tenantry.kit.clock import utcnow
+from tenantry.models import SignupSession, SignupStatus
+
+S = SignupStatus
+ALLOWED: dict[SignupStatus, frozenset[SignupStatus]] = {
+    S.PENDING_EMAIL_VERIFICATION: frozenset({S.EMAIL_VERIFIED, S.EXPIRED}),
+    S.EMAIL_VERIFIED: frozenset({S.PROVISIONING, S.REVIEW_REQUIRED, S.FAILED, S.EXPIRED}),
+    S.PROVISIONING: frozenset({S.PROVISIONED, S.REVIEW_REQUIRED, S.FAILED, S.EXPIRED}),
+    S.REVIEW_REQUIRED: frozenset({S.PROVISIONING, S.FAILED, S.EXPIRED}),
+    S.FAILED: frozenset({S.PROVISIONING}),
+    S.PROVISIONED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+EVENT_TYPES = {
+    S.EMAIL_VERIFIED: "activation.EmailVerified",
+    S.PROVISIONING: "provisioning.Started",
+    S.PROVISIONED: "activation.TenantProvisioned",
+    S.REVIEW_REQUIRED: "provisioning.ReviewRequired",
+    S.FAILED: "provisioning.Failed",
+    S.EXPIRED: "activation.SignupExpired",
+}
+
+
+class IllegalTransition(TenantryError):
+    status, code, title = (
+        409,
+        "SESSION_STATE",
+        "The signup session is not in a state that allows this",
+    )
+
+
+def move(
+    session: AsyncSession,
+    signup: SignupSession,
+    to: SignupStatus,
+    *,
+    data: dict[str, Any] | None = None,
+    **changes: Any,
+) -> None:
+    """Change `signup` to status `to`, with its other column changes, and append the event."""
+    current = SignupStatus(signup.status)
+    if to not in ALLOWED[current]:
+        raise IllegalTransition(f"signup {signup.id} is {current}, it cannot become {to}")
+    signup.status = to
+    signup.updated_at = utcnow()
+    for column, value in changes.items():
+        setattr(signup, column, value)
+    events.record(
+        session,
+        EVENT_TYPES[to],
+        tenant_id=signup.tenant_id,
+        subject_id=signup.id,
+        data={"from": current.value, "to": to.value, "slug": signup.slug, **(data or {})},
+    )
