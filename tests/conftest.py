@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio
 from fastapi import FastAPI
 
 from tenantry.app import create_app
@@ -35,6 +36,15 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     yield from start_redis()
+
+
+@pytest.fixture
+async def fresh_redis_url(redis_url: str) -> str:
+    """The test Redis, emptied: counters of earlier tests do not leak in."""
+    client = redis.asyncio.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    return redis_url
 
 
 @pytest.fixture(scope="session")

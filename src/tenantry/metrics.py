@@ -90,6 +90,21 @@ SIGNUP_REQUESTS = Counter(
     "Signup starts by outcome: created, replayed, or the error code.",
     ["outcome"],
 )
+SIGNUP_SESSIONS_PURGED = Counter(
+    "tenantry_signup_sessions_purged_total",
+    "Signup sessions the purge expired or deleted.",
+    ["action"],
+)
+SIGNUP_SESSIONS = Gauge(
+    "tenantry_signup_sessions",
+    "Signup sessions by status, read from the database at scrape time.",
+    ["status"],
+    multiprocess_mode="livemax",
+)
 RATE_LIMIT_REJECTIONS = Counter(
     "tenantry_ratelimit_rejections_total", "Requests refused by a rate limit.", ["limiter"]
+)
+
+AUTHZ_DENIALS = Counter(
+    "tenantry_authz_denials_total", "Requests refused by authorization.", ["reason"]
 )

@@ -9,10 +9,12 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from tenantry.db import Database
 from tenantry.job.service import refresh_depth_gauges
-from tenantry.metrics import render_latest
+from tenantry.metrics import SIGNUP_SESSIONS, render_latest
 from tenantry.ops import service
 from tenantry.ops.service import HealthReport
+from tenantry.signup.service import count_by_status
 
 router = APIRouter(tags=["ops"])
 log = structlog.get_logger(__name__)
@@ -49,11 +51,21 @@ async def ready(request: Request) -> JSONResponse:
     return _respond(await service.readiness(state.database, shutting_down=state.shutting_down))
 
 
+async def refresh_database_gauges(database: Database) -> None:
+    """Gauges that are facts of the database, read at scrape time by whichever process answers."""
+    await refresh_depth_gauges(database)
+    async with database.session() as session:
+        counts = await count_by_status(session)
+    SIGNUP_SESSIONS.clear()
+    for status, count in counts.items():
+        SIGNUP_SESSIONS.labels(status).set(count)
+
+
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     try:
-        await refresh_depth_gauges(request.app.state.database)
+        await refresh_database_gauges(request.app.state.database)
     except Exception as exc:  # the rest of the metrics are still worth serving
-        log.warning("queue_depth_unavailable", error=f"{type(exc).__name__}: {exc}")
+        log.warning("database_gauges_unavailable", error=f"{type(exc).__name__}: {exc}")
     body, content_type = render_latest()
     return Response(body, media_type=content_type)

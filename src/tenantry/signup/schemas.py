@@ -61,3 +61,20 @@ class SignupRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     provisioning: dict[str, Any]
+
+
+class SignupSummary(BaseModel):
+    """A session as operators triage it: the email's domain, never the address."""
+
+    id: str
+    status: str
+    org_name: str
+    slug: str
+    plan: str
+    email_domain: str
+    tenant_id: str | None
+    failure_reason: str | None
+    review_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime

@@ -11,9 +11,9 @@ import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -258,18 +258,29 @@ async def list_signups(
     *,
     status: SignupStatus | None = None,
     older_than: timedelta | None = None,
+    after: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> Sequence[SignupSession]:
+    """Newest first; `after` is the (created_at, id) of the last row already seen."""
     query = (
         select(SignupSession)
-        .order_by(SignupSession.updated_at.desc(), SignupSession.id)
+        .order_by(SignupSession.created_at.desc(), SignupSession.id.desc())
         .limit(limit)
     )
     if status is not None:
         query = query.where(SignupSession.status == status)
     if older_than is not None:
         query = query.where(SignupSession.updated_at <= utcnow() - older_than)
+    if after is not None:
+        query = query.where(tuple_(SignupSession.created_at, SignupSession.id) < after)
     return (await session.execute(query)).scalars().all()
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(SignupSession.status, func.count()).group_by(SignupSession.status)
+    )
+    return {status: count for status, count in rows}
 
 
 @dataclass(frozen=True)

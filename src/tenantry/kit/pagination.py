@@ -1,0 +1,60 @@
+"""Keyset pagination: `?limit=` (default 50, max 200) and an opaque `?cursor=`.
+
+The cursor carries the sort key of the last row served, so pages stay stable
+while rows are added, and each page is one index range scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+
+from tenantry.errors import ValidationFailed
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class PageParams:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> None:
+        self.limit = limit
+        self.after = decode_cursor(cursor) if cursor else None
+
+
+Page = Annotated[PageParams, Depends()]
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), str(row_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValidationFailed(
+            "The cursor is not valid",
+            errors=[{"field": "cursor", "message": "not a cursor from this API"}],
+        ) from exc
+
+
+def page_of(rows: list[Any], limit: int, item: Any) -> dict[str, Any]:
+    """`{"data", "next_cursor"}` from `limit + 1` rows fetched newest first."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more else None
+    return {
+        "data": [item(row) for row in rows],
+        "next_cursor": encode_cursor(last.created_at, last.id) if last is not None else None,
+    }
