@@ -84,7 +84,11 @@ class Settings(BaseSettings):
 
     # -- signup
     signup_enabled: bool = True
-    plans: Annotated[list[str], NoDecode] = ["starter", "pro"]
+    # Each plan names its provisioning steps, in order (JSON in the environment).
+    plans: dict[str, list[str]] = {
+        "starter": ["create_tenant", "create_owner", "default_settings", "welcome_mail"],
+        "pro": ["create_tenant", "create_owner", "default_settings", "notify_host", "welcome_mail"],
+    }
     signup_limit_per_ip: str = "20/hour"
     signup_limit_per_email: str = "5/hour"
     signup_limit_per_domain: str = "50/hour"
@@ -96,6 +100,12 @@ class Settings(BaseSettings):
     signup_session_ttl: Duration = timedelta(hours=24)
     signup_in_flight_deadline: Duration = timedelta(hours=1)
     signup_retention: Duration = timedelta(days=30)
+    continuation_token_ttl: Duration = timedelta(hours=1)
+
+    # -- provisioning: the host application's endpoint called by the `notify_host` step
+    provisioning_webhook_url: str | None = None
+    provisioning_webhook_secret: str | None = None  # default: derived from the server secret
+    provisioning_webhook_timeout: Duration = timedelta(seconds=10)
 
     # -- jobs
     job_modules: Annotated[list[str], NoDecode] = []  # host modules whose @task kinds to load
@@ -108,7 +118,7 @@ class Settings(BaseSettings):
     job_retention_failed: Duration = timedelta(days=7)
     worker_shutdown_grace: Duration = timedelta(seconds=20)
 
-    @field_validator("job_modules", "trusted_proxies", "plans", mode="before")
+    @field_validator("job_modules", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return (

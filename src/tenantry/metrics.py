@@ -101,6 +101,22 @@ SIGNUP_SESSIONS = Gauge(
     ["status"],
     multiprocess_mode="livemax",
 )
+SIGNUP_VERIFICATIONS = Counter(
+    "tenantry_signup_verifications_total",
+    "Code verifications by outcome: verified, or the error code.",
+    ["outcome"],
+)
+PROVISIONING_DURATION = Histogram(
+    "tenantry_provisioning_duration_seconds",
+    "From email verification to a terminal provisioning outcome.",
+    ["plan", "outcome"],
+    buckets=_FAST_BUCKETS,
+)
+PROVISIONING_STEPS = Counter(
+    "tenantry_provisioning_steps_total",
+    "Provisioning step attempts by outcome.",
+    ["step", "outcome"],
+)
 RATE_LIMIT_REJECTIONS = Counter(
     "tenantry_ratelimit_rejections_total", "Requests refused by a rate limit.", ["limiter"]
 )

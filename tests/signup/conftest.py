@@ -9,8 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tenantry.config import Settings
+from tenantry.datadir import server_secret
+from tenantry.db import Database
+from tenantry.kit.sealed import unseal
+from tenantry.mail.service import SEAL_PURPOSE
+from tenantry.models import MailMessage
 from tests.conftest import AppFactory, make_settings
 
 _addresses = itertools.count(1)
@@ -43,3 +49,17 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(signup_settings) as client:
         yield client
+
+
+async def code_for(database: Database, settings: Settings, email: str) -> str:
+    """The newest code mailed to `email`, opened as the mail task would."""
+    async with database.session() as session:
+        query = (
+            select(MailMessage)
+            .where(MailMessage.to_address == email, MailMessage.template == "signup_code")
+            .order_by(MailMessage.created_at.desc())
+            .limit(1)
+        )
+        message = (await session.execute(query)).scalar_one()
+    assert message.sealed_secrets is not None
+    return str(unseal(message.sealed_secrets, server_secret(settings), SEAL_PURPOSE)["code"])

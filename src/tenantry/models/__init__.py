@@ -12,6 +12,7 @@ from tenantry.models.job_tenant_clock import JobTenantClock
 from tenantry.models.mail_message import MailMessage, MailStatus
 from tenantry.models.membership import Membership
 from tenantry.models.promo_code import PromoCode
+from tenantry.models.provisioning_step import ProvisioningStep, StepStatus
 from tenantry.models.queue_state import QueueState
 from tenantry.models.schedule import Schedule
 from tenantry.models.signup_session import SignupSession, SignupStatus
@@ -29,10 +30,12 @@ __all__ = [
     "MailStatus",
     "Membership",
     "PromoCode",
+    "ProvisioningStep",
     "QueueState",
     "Schedule",
     "SignupSession",
     "SignupStatus",
+    "StepStatus",
     "Tenant",
     "User",
 ]

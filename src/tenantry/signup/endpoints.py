@@ -7,17 +7,24 @@ from fastapi.responses import JSONResponse
 
 from tenantry.config import Settings
 from tenantry.db import DbSession
-from tenantry.errors import TenantryError
+from tenantry.errors import TenantryError, problem_response
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.ratelimit import Limit, RateLimiter, client_ip, headers_for
-from tenantry.metrics import SIGNUP_REQUESTS
+from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
 from tenantry.models import SignupSession
 from tenantry.signup import service
-from tenantry.signup.schemas import SignupCreate, SignupCreated, SignupRead
+from tenantry.signup.schemas import (
+    SignupCreate,
+    SignupCreated,
+    SignupRead,
+    SignupVerified,
+    SignupVerify,
+)
 
 router = APIRouter(prefix="/v1/signup", tags=["signup"])
 
 RESEND_LIMIT_PER_IP = "30/hour"
+VERIFY_LIMIT_PER_IP = "60/hour"  # codes tried from one address: guessing needs ~500,000
 
 
 def _created(signup: SignupSession) -> SignupCreated:
@@ -93,3 +100,35 @@ async def resend_code(signup_id: str, request: Request, session: DbSession) -> J
     response = JSONResponse(_created(signup).model_dump(mode="json"), status_code=202)
     response.headers.update(headers_for(decisions, [limit for limit, _ in limits]))
     return response
+
+
+@router.post(
+    "/{signup_id}/verify",
+    response_model=SignupVerified,
+    summary="Check the mailed code: provisioning starts and a continuation token is issued",
+)
+async def verify_code(
+    signup_id: str, payload: SignupVerify, request: Request, session: DbSession
+) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    limiter: RateLimiter = request.app.state.rate_limiter
+    ip = client_ip(request, settings.trusted_proxies)
+    limits = [(Limit.of("signup-verify-ip", VERIFY_LIMIT_PER_IP), ip)]
+    try:
+        decisions = await limiter.enforce(limits, context={"ip": ip, "signup_id": signup_id})
+        result = await service.verify_code(session, settings, signup_id, payload.code)
+    except TenantryError as exc:
+        SIGNUP_VERIFICATIONS.labels(exc.code).inc()
+        raise
+    headers = headers_for(decisions, [limit for limit, _ in limits])
+    if isinstance(result, service.OtpInvalid):
+        # Returned, not raised: the counted attempt must commit with the request.
+        SIGNUP_VERIFICATIONS.labels(result.code).inc()
+        return problem_response(result.to_problem(), headers)
+    SIGNUP_VERIFICATIONS.labels("verified").inc()
+    body = SignupVerified(
+        id=result.signup.id,
+        status=result.signup.status,
+        continuation_token=result.continuation_token,
+    )
+    return JSONResponse(body.model_dump(mode="json"), headers=headers)

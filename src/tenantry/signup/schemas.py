@@ -78,3 +78,15 @@ class SignupSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime
+
+
+class SignupVerify(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(pattern=r"^\d{6}$", description="The 6-digit code from the mail")
+
+
+class SignupVerified(BaseModel):
+    id: str
+    status: str
+    continuation_token: str

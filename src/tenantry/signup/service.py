@@ -23,9 +23,10 @@ from tenantry.errors import NotFound, RateLimited, TenantryError, ValidationFail
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
-from tenantry.kit.tokens import hash_secret
+from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.mail.service import queue_mail
 from tenantry.models import Membership, PromoCode, SignupSession, SignupStatus, Tenant, User
+from tenantry.provisioning.tasks import request_run
 from tenantry.signup import transitions
 from tenantry.signup.schemas import SignupCreate
 
@@ -321,3 +322,109 @@ async def expire_and_purge(
         if stale_ids:
             await session.execute(delete(SignupSession).where(SignupSession.id.in_(stale_ids)))
     return PurgeReport(expired=len(expiring), deleted=len(stale_ids))
+
+
+class OtpExpired(TenantryError):
+    status, code, title = 410, "OTP_EXPIRED", "The code has expired"
+
+
+class OtpLocked(TenantryError):
+    status, code, title = 423, "OTP_LOCKED", "Too many wrong codes"
+
+
+class OtpInvalid(TenantryError):
+    status, code, title = 400, "OTP_INVALID", "The code is not right"
+
+
+@dataclass(frozen=True)
+class Verified:
+    signup: SignupSession
+    continuation_token: str  # shown once; only its digest is stored
+
+
+async def _redeem_promo(session: AsyncSession, signup: SignupSession) -> dict[str, str]:
+    """Count the redemption now that the email is proven; a code used up meanwhile is dropped."""
+    if signup.promo_code is None:
+        return {}
+    redeemed = await session.execute(
+        update(PromoCode)
+        .where(
+            PromoCode.code == signup.promo_code,
+            PromoCode.disabled.is_(False),
+            (PromoCode.max_redemptions.is_(None))
+            | (PromoCode.redemptions < PromoCode.max_redemptions),
+        )
+        .values(redemptions=PromoCode.redemptions + 1)
+        .returning(PromoCode.code)
+    )
+    if redeemed.scalar_one_or_none() is None:
+        dropped = signup.promo_code
+        signup.promo_code = None
+        return {"promo_dropped": dropped}
+    return {"promo": signup.promo_code}
+
+
+async def verify_code(
+    session: AsyncSession, settings: Settings, signup_id: str, code: str
+) -> Verified | OtpInvalid:
+    """Check the code; on success the session is verified and provisioning is enqueued.
+
+    A wrong code is counted by one conditional update, so concurrent guesses get
+    no more tries than the limit; it is *returned* rather than raised, so the
+    count commits with the request.
+    """
+    signup = await get_signup(session, signup_id)
+    now = utcnow()
+    if signup.status == SignupStatus.EXPIRED or (
+        signup.status == SignupStatus.PENDING_EMAIL_VERIFICATION and signup.expires_at <= now
+    ):
+        raise SessionExpired(f"signup {signup_id} has expired; start again")
+    if signup.status != SignupStatus.PENDING_EMAIL_VERIFICATION:
+        raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status}")
+    if signup.failed_attempts >= settings.signup_max_attempts:
+        raise OtpLocked("Too many wrong codes: ask for a new one")
+    if signup.code_expires_at is None or signup.code_expires_at <= now:
+        raise OtpExpired("The code has expired: ask for a new one")
+
+    under_limit = SignupSession.failed_attempts < settings.signup_max_attempts
+    digest = _code_hash(settings, signup_id, code)
+    if signup.code_hash is not None and secrets.compare_digest(signup.code_hash, digest):
+        token, token_hash = new_secret(server_secret(settings), prefix="tnt_ct_")
+        promo = await _redeem_promo(session, signup)
+        verified = await transitions.move_if(
+            session,
+            signup,
+            SignupStatus.EMAIL_VERIFIED,
+            under_limit,
+            SignupSession.code_hash == digest,
+            data={"email_domain": email_domain(signup.email), **promo},
+            verified_at=now,
+            code_hash=None,
+            continuation_hash=token_hash,
+            promo_code=signup.promo_code,
+        )
+        if not verified:
+            await session.refresh(signup)
+            if signup.failed_attempts >= settings.signup_max_attempts:
+                raise OtpLocked("Too many wrong codes: ask for a new one")
+            raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status}")
+        await request_run(session, signup)
+        return Verified(signup, token)
+
+    counted = await session.execute(
+        update(SignupSession)
+        .where(
+            SignupSession.id == signup_id,
+            SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION,
+            under_limit,
+        )
+        .values(failed_attempts=SignupSession.failed_attempts + 1, updated_at=now)
+        .returning(SignupSession.failed_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    failures = counted.scalar_one_or_none()
+    if failures is None:
+        raise OtpLocked("Too many wrong codes: ask for a new one")
+    return OtpInvalid(
+        "The code is not right", attempts_remaining=settings.signup_max_attempts - failures
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.errors import TenantryError
@@ -40,6 +41,36 @@ class IllegalTransition(TenantryError):
     )
 
 
+async def move_if(
+    session: AsyncSession,
+    signup: SignupSession,
+    to: SignupStatus,
+    *conditions: ColumnElement[bool],
+    data: dict[str, Any] | None = None,
+    **changes: Any,
+) -> bool:
+    """`move`, decided by one conditional UPDATE: under concurrency exactly one caller wins.
+
+    The row must still be in the status `signup` was read in and meet `conditions`.
+    """
+    current = SignupStatus(signup.status)
+    if to not in ALLOWED[current]:
+        raise IllegalTransition(f"signup {signup.id} is {current}, it cannot become {to}")
+    now = utcnow()
+    won = await session.execute(
+        update(SignupSession)
+        .where(SignupSession.id == signup.id, SignupSession.status == current, *conditions)
+        .values(status=to, updated_at=now, **changes)
+        .returning(SignupSession.id)
+        .execution_options(synchronize_session=False)
+    )
+    if won.scalar_one_or_none() is None:
+        return False
+    await session.refresh(signup)
+    _record(session, signup, current, to, data)
+    return True
+
+
 def move(
     session: AsyncSession,
     signup: SignupSession,
@@ -56,6 +87,16 @@ def move(
     signup.updated_at = utcnow()
     for column, value in changes.items():
         setattr(signup, column, value)
+    _record(session, signup, current, to, data)
+
+
+def _record(
+    session: AsyncSession,
+    signup: SignupSession,
+    current: SignupStatus,
+    to: SignupStatus,
+    data: dict[str, Any] | None,
+) -> None:
     events.record(
         session,
         EVENT_TYPES[to],

@@ -21,7 +21,12 @@ from tenantry.config import Settings
 from tenantry.db import Database
 
 ENTRY_POINT_GROUP = "tenantry.job_kinds"
-BUILT_IN_TASK_MODULES = ("tenantry.worker.tasks", "tenantry.mail.tasks", "tenantry.signup.tasks")
+BUILT_IN_TASK_MODULES = (
+    "tenantry.worker.tasks",
+    "tenantry.mail.tasks",
+    "tenantry.signup.tasks",
+    "tenantry.provisioning.tasks",
+)
 DEFAULT_MAX_ATTEMPTS = 5
 
 

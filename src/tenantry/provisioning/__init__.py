@@ -1,0 +1,1 @@
+"""Durable tenant provisioning: a plan's ordered steps, each a job with a checkpoint."""

@@ -1,0 +1,248 @@
+"""The provisioning run: `provisioning.start` lays out the plan's checkpoints, then each step is
+a `provisioning.run_step` job that enqueues the next one when it is done.
+
+A run resumes from the first step not done: a retry after review or failure
+starts again there, and a worker killed at any line leaves either the step
+undone (it runs again) or done and its successor enqueued (in one commit).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.event import service as events
+from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
+from tenantry.logging import redact
+from tenantry.metrics import PROVISIONING_DURATION, PROVISIONING_STEPS
+from tenantry.models import ProvisioningStep, SignupSession, SignupStatus, StepStatus
+from tenantry.provisioning.steps import (
+    StepContext,
+    StepFatal,
+    StepNeedsReview,
+    get_step,
+    load_step_modules,
+)
+from tenantry.signup import transitions
+from tenantry.worker.queue import enqueue
+from tenantry.worker.registry import JobContext, registry
+
+log = structlog.get_logger(__name__)
+
+START = "provisioning.start"
+RUN_STEP = "provisioning.run_step"
+RESUMABLE = (SignupStatus.EMAIL_VERIFIED, SignupStatus.REVIEW_REQUIRED, SignupStatus.FAILED)
+
+
+async def request_run(session: AsyncSession, signup: SignupSession) -> str:
+    """Enqueue a run for `signup` in the caller's transaction; a fresh key each time."""
+    run_id = new_id("run")
+    return await enqueue(
+        session, START, {"signup_id": signup.id, "run_id": run_id}, idempotency_key=run_id
+    )
+
+
+async def _locked_signup(session: AsyncSession, signup_id: str) -> SignupSession | None:
+    query = select(SignupSession).where(SignupSession.id == signup_id).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def _checkpoints(session: AsyncSession, signup_id: str) -> list[ProvisioningStep]:
+    query = (
+        select(ProvisioningStep)
+        .where(ProvisioningStep.signup_id == signup_id)
+        .order_by(ProvisioningStep.position)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def _enqueue_step(session: AsyncSession, signup_id: str, run_id: str, name: str) -> None:
+    await enqueue(
+        session,
+        RUN_STEP,
+        {"signup_id": signup_id, "run_id": run_id, "step": name},
+        idempotency_key=f"{run_id}:{name}",
+        queue="provisioning",
+    )
+
+
+@registry.task(START, max_attempts=10)
+async def start_run(context: JobContext) -> dict[str, str]:
+    signup_id, run_id = context.payload["signup_id"], context.payload["run_id"]
+    async with context.database.session() as session:
+        signup = await _locked_signup(session, signup_id)
+        if signup is None or signup.status not in (*RESUMABLE, SignupStatus.PROVISIONING):
+            return {"skipped": signup.status if signup else "missing"}
+        if signup.status != SignupStatus.PROVISIONING:
+            transitions.move(
+                session,
+                signup,
+                SignupStatus.PROVISIONING,
+                data={"run_id": run_id},
+                review_reason=None,
+                failure_reason=None,
+            )
+        plan = context.settings.plans.get(signup.plan)
+        if plan is None:
+            transitions.move(
+                session, signup, SignupStatus.FAILED, failure_reason=f"unknown plan {signup.plan!r}"
+            )
+            return {"failed": "unknown plan"}
+        existing = {
+            checkpoint.name: checkpoint for checkpoint in await _checkpoints(session, signup_id)
+        }
+        for position, name in enumerate(plan):
+            checkpoint = existing.get(name)
+            if checkpoint is None:
+                session.add(
+                    ProvisioningStep(
+                        id=new_id("stp"),
+                        signup_id=signup_id,
+                        tenant_id=signup.tenant_id,
+                        position=position,
+                        name=name,
+                        status=StepStatus.PENDING,
+                        attempts=0,
+                    )
+                )
+            elif checkpoint.status in (StepStatus.REVIEW, StepStatus.FAILED, StepStatus.RUNNING):
+                checkpoint.status, checkpoint.error = StepStatus.PENDING, None
+        await session.flush()
+        first = next(
+            c for c in await _checkpoints(session, signup_id) if c.status != StepStatus.DONE
+        )
+        await _enqueue_step(session, signup_id, run_id, first.name)
+    return {"run_id": run_id, "first_step": first.name}
+
+
+async def _finish(
+    session: AsyncSession, signup: SignupSession, outcome: SignupStatus, **changes: Any
+) -> None:
+    transitions.move(session, signup, outcome, **changes)
+    if signup.verified_at is not None:
+        elapsed = (utcnow() - signup.verified_at).total_seconds()
+        PROVISIONING_DURATION.labels(signup.plan, outcome.value.lower()).observe(elapsed)
+
+
+async def _settle(context: JobContext, name: str, status: StepStatus, error: str) -> None:
+    """Record a step that stopped the run: review or failure, on the checkpoint and the session."""
+    async with context.database.session() as session:
+        signup = await _locked_signup(session, context.payload["signup_id"])
+        checkpoint = next(
+            c for c in await _checkpoints(session, context.payload["signup_id"]) if c.name == name
+        )
+        checkpoint.status, checkpoint.error, checkpoint.finished_at = status, error, utcnow()
+        if signup is not None and signup.status == SignupStatus.PROVISIONING:
+            if status is StepStatus.REVIEW:
+                await _finish(session, signup, SignupStatus.REVIEW_REQUIRED, review_reason=error)
+            else:
+                await _finish(
+                    session, signup, SignupStatus.FAILED, failure_reason=f"step {name}: {error}"
+                )
+    PROVISIONING_STEPS.labels(name, status.value).inc()
+    log.warning(
+        "provisioning_stopped",
+        signup_id=context.payload["signup_id"],
+        step=name,
+        status=status,
+        error=error,
+    )
+
+
+@registry.task(RUN_STEP, max_attempts=8)
+async def run_step(context: JobContext) -> dict[str, str]:
+    signup_id, run_id, name = (
+        context.payload["signup_id"],
+        context.payload["run_id"],
+        context.payload["step"],
+    )
+    async with context.database.session() as session:
+        signup = await session.get(SignupSession, signup_id)
+        checkpoints = await _checkpoints(session, signup_id)
+        checkpoint = next((c for c in checkpoints if c.name == name), None)
+        if signup is None or checkpoint is None or signup.status != SignupStatus.PROVISIONING:
+            return {"skipped": "not provisioning"}
+        if checkpoint.status != StepStatus.DONE:
+            checkpoint.status, checkpoint.attempts = StepStatus.RUNNING, checkpoint.attempts + 1
+            checkpoint.started_at = checkpoint.started_at or utcnow()
+    if checkpoint.status == StepStatus.DONE:
+        # A re-run after a crash between the step's commit and this job's end.
+        async with context.database.session() as session:
+            await _advance(session, signup_id, run_id)
+        return {"step": name, "outcome": "already done"}
+    try:
+        await _run_and_complete(context, signup, name, run_id)
+    except (StepNeedsReview, StepFatal) as exc:
+        status = StepStatus.REVIEW if isinstance(exc, StepNeedsReview) else StepStatus.FAILED
+        await _settle(context, name, status, str(redact(str(exc))))
+        return {"stopped": status.value}
+    except Exception as exc:
+        error = str(redact(f"{type(exc).__name__}: {exc}"))
+        PROVISIONING_STEPS.labels(name, "retry").inc()
+        if context.is_last_attempt:
+            await _settle(
+                context,
+                name,
+                StepStatus.FAILED,
+                f"gave up after {context.attempt} attempts: {error}",
+            )
+            return {"stopped": "failed"}
+        async with context.database.session() as session:
+            failing = next(c for c in await _checkpoints(session, signup_id) if c.name == name)
+            failing.error = error
+        raise
+    return {"step": name, "outcome": "done"}
+
+
+async def _run_and_complete(
+    context: JobContext, signup: SignupSession, name: str, run_id: str
+) -> None:
+    """Run the step and, in one commit, mark it done and enqueue what comes next."""
+    step = get_step(name)
+    output = None
+    if step.outside:
+        output = await step.run(StepContext(signup, context.settings, None, context.attempt))
+    async with context.database.session() as session:
+        current = await _locked_signup(session, signup.id)
+        if current is None or current.status != SignupStatus.PROVISIONING:
+            return
+        if not step.outside:
+            output = await step.run(
+                StepContext(current, context.settings, session, context.attempt)
+            )
+        checkpoint = next(c for c in await _checkpoints(session, signup.id) if c.name == name)
+        checkpoint.status, checkpoint.finished_at, checkpoint.error = (
+            StepStatus.DONE,
+            utcnow(),
+            None,
+        )
+        checkpoint.output, checkpoint.tenant_id = output, current.tenant_id
+        events.record(
+            session,
+            "provisioning.StepCompleted",
+            tenant_id=current.tenant_id,
+            subject_id=current.id,
+            data={"step": name, "attempts": checkpoint.attempts},
+        )
+        await _advance(session, signup.id, run_id)
+    PROVISIONING_STEPS.labels(name, "done").inc()
+
+
+async def _advance(session: AsyncSession, signup_id: str, run_id: str) -> None:
+    """Enqueue the first step not done, or finish the run (idempotent: keys name run and step)."""
+    signup = await _locked_signup(session, signup_id)
+    if signup is None or signup.status != SignupStatus.PROVISIONING:
+        return
+    remaining = [c for c in await _checkpoints(session, signup_id) if c.status != StepStatus.DONE]
+    if remaining:
+        await _enqueue_step(session, signup_id, run_id, remaining[0].name)
+        return
+    await _finish(session, signup, SignupStatus.PROVISIONED)
+    log.info("tenant_provisioned", signup_id=signup_id, tenant_id=signup.tenant_id)
+
+
+load_step_modules()
