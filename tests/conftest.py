@@ -121,6 +121,25 @@ async def database(job_settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+def signup_settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(
+        tmp_path / "data",
+        database_url=database_url,
+        signup_limit_per_ip="1000/hour",
+        signup_limit_per_email="1000/hour",
+        signup_limit_per_domain="1000/hour",
+    )
+
+
+@pytest.fixture
+async def api(
+    client_for: AppFactory, signup_settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(signup_settings) as client:
+        yield client
+
+
+@pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "data", database_url=database_url)
 

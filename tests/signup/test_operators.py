@@ -18,8 +18,8 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.worker.registry import registry
+from tests.fixtures.signup import from_address, signup_body
 from tests.fixtures.workers import running_worker, wait_for
-from tests.signup.conftest import from_address, signup_body
 from tests.test_errors import assert_problem
 
 

@@ -14,8 +14,8 @@ from tenantry.kit.clock import clock
 from tenantry.models import Event, MailMessage, SignupSession, SignupStatus
 from tenantry.signup import service
 from tests.conftest import LogCapture
+from tests.fixtures.signup import from_address, signup_body
 from tests.fixtures.workers import running_worker, wait_for
-from tests.signup.conftest import from_address, signup_body
 from tests.test_errors import assert_problem
 
 

@@ -15,7 +15,7 @@ from tenantry.db import Database
 from tenantry.kit.clock import clock, utcnow
 from tenantry.models import Event, MailMessage, Membership, PromoCode, SignupSession, Tenant, User
 from tests.conftest import AppFactory, LogCapture, make_settings
-from tests.signup.conftest import from_address, signup_body
+from tests.fixtures.signup import from_address, signup_body
 from tests.test_errors import assert_problem
 
 

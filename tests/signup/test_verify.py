@@ -13,7 +13,7 @@ from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.models import Event, Job, SignupSession
 from tests.conftest import LogCapture
-from tests.signup.conftest import code_for, from_address, signup_body
+from tests.fixtures.signup import code_for, from_address, signup_body
 from tests.test_errors import assert_problem
 
 EMAIL = "ada@acme.example.com"
