@@ -22,7 +22,7 @@ from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.logging import build_formatter
 from tenantry.worker.registry import load_task_modules
-from tests.fixtures import databases
+from tests.fixtures import databases, secrets
 from tests.fixtures.servers import PostgresServer, start_postgres, start_redis
 
 BACKENDS = ["sqlite", "postgres"]
@@ -178,6 +178,24 @@ async def client(client_for: AppFactory, settings: Settings) -> AsyncIterator[ht
 def _reset_clock() -> Iterator[None]:
     yield
     clock.reset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def logs_hold_no_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Everything logged during the run, rendered as in production, holds no code or token."""
+    path = tmp_path_factory.mktemp("logs") / "run.jsonl"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(build_formatter(json=True))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield
+    root.removeHandler(handler)
+    handler.close()
+    text = path.read_text()
+    leaked = sorted(secret for secret in secrets.SEEN if secret in text)
+    assert not leaked, f"secrets in the logs: {leaked}"
+    for prefix in ("tnt_ct_", "tnt_sk_"):
+        assert prefix not in text, f"a {prefix}… value reached the logs"
 
 
 class LogCapture:

@@ -1,4 +1,4 @@
-"""Provisioning runs end to end with a real worker: happy path, review, the signed webhook, failure."""
+"""Provisioning runs with a real worker: happy path, review, the signed webhook, failure."""
 
 from __future__ import annotations
 

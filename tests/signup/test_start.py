@@ -352,3 +352,22 @@ class TestRateLimits:
                 headers=from_address(),
             )
         assert_problem(spoofed, 429, "RATE_LIMITED")
+
+
+class TestDisposableEmail:
+    async def test_blocked_only_when_the_setting_asks(
+        self, client_for: AppFactory, signup_settings: Settings
+    ) -> None:
+        body = signup_body(email="someone@mailinator.com")
+        async with client_for(signup_settings) as client:
+            assert (
+                await client.post("/v1/signup", json=body, headers=from_address())
+            ).status_code == 201
+        blocking = signup_settings.model_copy(update={"block_disposable_email": True})
+        async with client_for(blocking) as client:
+            refused = await client.post(
+                "/v1/signup",
+                json=signup_body(slug="other", email="x@mailinator.com"),
+                headers=from_address(),
+            )
+        assert assert_problem(refused, 400, "VALIDATION")["errors"][0]["field"] == "email"  # type: ignore[index]

@@ -13,6 +13,7 @@ from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.models import Event, Job, SignupSession
 from tests.conftest import LogCapture
+from tests.fixtures.secrets import seen
 from tests.fixtures.signup import code_for, from_address, signup_body
 from tests.test_errors import assert_problem
 
@@ -49,7 +50,7 @@ class TestVerified:
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["id"] == signup_id and body["status"] == "EMAIL_VERIFIED"
-        token = body["continuation_token"]
+        token = seen(body["continuation_token"])
         assert token.startswith("tnt_ct_")
         async with database.session() as session:
             signup = await session.get(SignupSession, signup_id)

@@ -99,6 +99,18 @@ async def _check_promo(session: AsyncSession, code: str) -> str:
     return promo.code
 
 
+def _check_disposable(settings: Settings, email: str) -> None:
+    if not settings.block_disposable_email:
+        return
+    from disposable_email_domains import blocklist  # 10,000 domains: loaded only when asked
+
+    if email_domain(email) in blocklist:
+        raise ValidationFailed(
+            "One or more fields are not valid",
+            errors=[{"field": "email", "message": "use a permanent address, not a disposable one"}],
+        )
+
+
 def _check_plan(settings: Settings, plan: str) -> None:
     if plan not in settings.plans:
         raise ValidationFailed(
@@ -149,6 +161,7 @@ async def start_signup(
 ) -> Started:
     ensure_open(settings)
     _check_plan(settings, payload.plan)
+    _check_disposable(settings, payload.email)
     promo = await _check_promo(session, payload.promo_code) if payload.promo_code else None
     if twin := await _pending_twin(session, payload.email, payload.slug):
         await _resend_if_cooled(session, settings, twin)
