@@ -14,7 +14,7 @@ import time
 import asyncpg
 
 from bench import jobs, peers
-from bench.harness import BIN, Row, rss_mb, server, table, uvicorn_app, wrk
+from bench.harness import BIN, ROOT, Row, rss_mb, server, table, uvicorn_app, wrk
 from tests.fixtures.servers import PostgresServer, start_postgres
 
 
@@ -81,32 +81,59 @@ async def create_database(server: PostgresServer, name: str) -> None:
     await connection.close()
 
 
-def job_queue() -> str:
+def job_queue(postgres: PostgresServer) -> str:
     sqlite = asyncio.run(jobs.sqlite_run())
-    # A durable cluster (fsync and synchronous commit on), unlike the tests' one.
-    postgres_servers = start_postgres(durable=True)
-    server = next(postgres_servers)
-    try:
-        asyncio.run(create_database(server, "tenantry_bench"))
-        postgres, memory = asyncio.run(jobs.postgres_run(server.url("tenantry_bench")))
-        asyncio.run(create_database(server, "peers"))
-        peer_rows = peers.run_all(server.dsn("peers"), jobs.JOBS)
-    finally:
-        postgres_servers.close()
-    return jobs.table([sqlite, postgres], peer_rows, memory)
+    asyncio.run(create_database(postgres, "tenantry_bench"))
+    on_postgres, memory = asyncio.run(jobs.postgres_run(postgres.url("tenantry_bench")))
+    asyncio.run(create_database(postgres, "peers"))
+    peer_rows = peers.run_all(postgres.dsn("peers"), jobs.JOBS)
+    return jobs.table([sqlite, on_postgres], peer_rows, memory)
+
+
+SIGNUP_ENV = {
+    # Every request comes from a new address and email: no limit is the bottleneck.
+    "TENANTRY_SIGNUP_LIMIT_PER_IP": "1000000/hour",
+    "TENANTRY_SIGNUP_LIMIT_PER_EMAIL": "1000000/hour",
+    "TENANTRY_SIGNUP_LIMIT_PER_DOMAIN": "1000000/hour",
+}
+
+
+def signup_rows(postgres: PostgresServer) -> list[Row]:
+    script = ROOT / "bench" / "signup.lua"
+    rows = []
+    asyncio.run(create_database(postgres, "signup_bench"))
+    for name, url in (("SQLite", None), ("PostgreSQL", postgres.url("signup_bench"))):
+        with tempfile.TemporaryDirectory() as data_dir:
+            env = {**SIGNUP_ENV, "TENANTRY_DATA_DIR": data_dir}
+            if url:
+                env["TENANTRY_DATABASE_URL"] = url
+            command = [str(BIN / "tenantry"), "serve", "--migrate"]
+            with server(command, "/health/ready", env) as (base, _, _):
+                rows.append(wrk(f"POST /v1/signup ({name})", base + "/v1/signup", script=script))
+    return rows
 
 
 def main() -> None:
     only = os.environ.get("BENCH_ONLY")
+    reference_rows = references()
+    fastapi_hello = reference_rows[1]
     if only in (None, "http"):
-        reference_rows = references()
         rows, facts = foundation()
-        print(table("HTTP foundation", reference_rows + rows, reference_rows[1]))
+        print(table("HTTP foundation", reference_rows + rows, fastapi_hello))
         print()
         print("\n".join(facts))
         print()
-    if only in (None, "jobs"):
-        print(job_queue())
+    # A durable cluster (fsync and synchronous commit on), unlike the tests' one.
+    postgres_servers = start_postgres(durable=True)
+    postgres = next(postgres_servers)
+    try:
+        if only in (None, "signup"):
+            print(table("Signup", [fastapi_hello, *signup_rows(postgres)], fastapi_hello))
+            print()
+        if only in (None, "jobs"):
+            print(job_queue(postgres))
+    finally:
+        postgres_servers.close()
 
 
 if __name__ == "__main__":

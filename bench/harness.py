@@ -30,6 +30,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     extra: str = ""
+    p95_ms: float | None = None  # only from scripts that report it
 
 
 def free_port() -> int:
@@ -95,14 +96,26 @@ _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(name: str, url: str, headers: Sequence[str] = (), connections: int = CONNECTIONS) -> Row:
+_SCRIPTED = re.compile(r"^P(\d+)_US (\d+)$", re.MULTILINE)
+
+
+def wrk(
+    name: str,
+    url: str,
+    headers: Sequence[str] = (),
+    connections: int = CONNECTIONS,
+    script: Path | None = None,
+) -> Row:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     command = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency"]
     for header in headers:
         command += ["-H", header]
+    if script is not None:
+        command += ["-s", str(script)]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     latencies = {p: float(v) * _UNIT_MS[u] for p, v, u in _LATENCY.findall(output)}
+    latencies |= {p: int(us) / 1000 for p, us in _SCRIPTED.findall(output)}
     rate = _RATE.search(output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return Row(
@@ -111,6 +124,7 @@ def wrk(name: str, url: str, headers: Sequence[str] = (), connections: int = CON
         latencies.get("50", 0.0),
         latencies.get("99", 0.0),
         f"{non_2xx.group(1)} non-2xx!" if non_2xx else "",
+        latencies.get("95"),
     )
 
 
@@ -139,8 +153,8 @@ def table(title: str, rows: list[Row], reference: Row) -> str:
         f"{CONNECTIONS} connections, {SECONDS}s per row, wrk; "
         "ratio = req/s over FastAPI hello of the same run.",
         "",
-        "| row | req/s | p50 ms | p99 ms | vs FastAPI hello | note |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| row | req/s | p50 ms | p95 ms | p99 ms | vs FastAPI hello | note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         ratio = row.requests_per_s / reference.requests_per_s if reference.requests_per_s else 0.0
@@ -148,6 +162,7 @@ def table(title: str, rows: list[Row], reference: Row) -> str:
             row.name,
             f"{row.requests_per_s:,.0f}",
             f"{row.p50_ms:.2f}",
+            "-" if row.p95_ms is None else f"{row.p95_ms:.2f}",
             f"{row.p99_ms:.2f}",
             f"{ratio:.2f}",
             row.extra,

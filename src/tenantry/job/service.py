@@ -14,7 +14,7 @@ from tenantry.errors import NotFound, TenantryError
 from tenantry.kit.clock import utcnow
 from tenantry.metrics import QUEUE_DEPTH
 from tenantry.models import Job, JobStatus, QueueState
-from tenantry.worker.queue import GLOBAL_CLOCK, clocks
+from tenantry.worker.queue import virtual_time
 
 RETENTION_BATCH = 1000
 
@@ -53,17 +53,8 @@ async def retry_job(session: AsyncSession, job_id: str) -> Job:
     job = await get_job(session, job_id)
     if job.status != JobStatus.FAILED:
         raise JobStateConflict(f"job {job_id} is {job.status}; only FAILED jobs can be retried")
-    virtual_time = (
-        await session.execute(
-            select(clocks.c.last_vtime).where(clocks.c.tenant_key == GLOBAL_CLOCK)
-        )
-    ).scalar_one()
-    job.status, job.attempts, job.run_at, job.vtime = (
-        JobStatus.PENDING,
-        0,
-        utcnow(),
-        virtual_time + 1,
-    )
+    job.status, job.attempts, job.run_at = JobStatus.PENDING, 0, utcnow()
+    job.vtime = await virtual_time(session) + 1
     job.finished_at = job.worker_id = None
     return job
 

@@ -166,14 +166,30 @@ async def start_signup(
     if twin := await _pending_twin(session, payload.email, payload.slug):
         await _resend_if_cooled(session, settings, twin)
         return Started(twin, created=False)
-    owner_exists = exists().where(
-        Membership.user_id == User.id, User.email == payload.email, Membership.role == "owner"
-    )
-    if await session.scalar(select(owner_exists)):
+    # One round trip for the three questions every new signup asks.
+    owner, tenant, lapsed = (
+        await session.execute(
+            select(
+                exists().where(
+                    Membership.user_id == User.id,
+                    User.email == payload.email,
+                    Membership.role == "owner",
+                ),
+                exists().where(Tenant.slug == payload.slug),
+                exists().where(
+                    SignupSession.slug == payload.slug,
+                    SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION,
+                    SignupSession.expires_at <= utcnow(),
+                ),
+            )
+        )
+    ).one()
+    if owner:
         raise EmailExists("An account with this email already owns a tenant; sign in instead")
-    if await session.scalar(select(exists().where(Tenant.slug == payload.slug))):
+    if tenant:
         raise SlugTaken(f"{payload.slug!r} is taken")
-    await _expire_lapsed_holders(session, payload.slug)
+    if lapsed:
+        await _expire_lapsed_holders(session, payload.slug)
 
     now = utcnow()
     signup = SignupSession(

@@ -44,7 +44,6 @@ jobs = cast(Table, Job.__table__)
 clocks = cast(Table, JobTenantClock.__table__)
 
 GLOBAL_CLOCK = "*"  # the queue's virtual time V
-PLATFORM_CLOCK = ""  # jobs without a tenant
 NOTIFY_CHANNEL = "tenantry_jobs"
 DEFAULT_QUEUE = "default"
 MAX_ERROR_CHARS = 4000
@@ -97,6 +96,12 @@ def _greatest(dialect: Dialect, a: Any, b: Any) -> ColumnElement[Any]:
     return func.greatest(a, b) if dialect.name == "postgresql" else func.max(a, b)
 
 
+async def virtual_time(session: AsyncSession) -> int:
+    """V: the highest tag claimed so far."""
+    query = select(clocks.c.last_vtime).where(clocks.c.tenant_key == GLOBAL_CLOCK)
+    return int((await session.execute(query)).scalar_one())
+
+
 async def _advance_clock(session: AsyncSession, tenant_key: str, count: int) -> int:
     """Reserve `count` consecutive tags for a tenant; return the last one."""
     dialect = session.get_bind().dialect
@@ -138,13 +143,20 @@ async def enqueue_many(session: AsyncSession, specs: Sequence[JobSpec]) -> list[
     """Write jobs in the caller's transaction; return their ids (an existing id for a duplicate)."""
     now = utcnow()
     positions: dict[str, list[int]] = defaultdict(list)
+    platform: list[int] = []
     for index, spec in enumerate(specs):
-        positions[spec.tenant_id or PLATFORM_CLOCK].append(index)
+        (positions[spec.tenant_id].append if spec.tenant_id else platform.append)(index)
     rows: list[dict[str, Any]] = [{}] * len(specs)
-    for tenant_key, indices in positions.items():
-        last = await _advance_clock(session, tenant_key, len(indices))
+    for tenant_id, indices in positions.items():
+        last = await _advance_clock(session, tenant_id, len(indices))
         for offset, index in enumerate(indices):
             rows[index] = _row(specs[index], last - len(indices) + 1 + offset, now)
+    if platform:
+        # The platform's own work (mail, provisioning) is not rationed: it is tagged
+        # as a newcomer, and writes no clock row that every signup would queue on.
+        tag = await virtual_time(session) + 1
+        for index in platform:
+            rows[index] = _row(specs[index], tag, now)
 
     plain = [row for row in rows if row["dedupe_key"] is None]
     if plain:
