@@ -88,6 +88,9 @@ class Database:
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self.wakeup = Wakeup()
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer. Queueing this process's transactions here, first come
+        # first served, beats SQLite's busy handler, which sleeps and retries (long tails).
+        self._sqlite_writer = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
 
     @classmethod
     def of(cls, session: AsyncSession) -> Database:
@@ -97,6 +100,20 @@ class Database:
     @asynccontextmanager
     async def session(self, *, tenant_id: str | None = None) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
+        if self._sqlite_writer is None:
+            async with self._transaction(tenant_id) as session:
+                yield session
+            return
+        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+            await self._sqlite_writer.acquire()
+        try:
+            async with self._transaction(tenant_id) as session:
+                yield session
+        finally:
+            self._sqlite_writer.release()
+
+    @asynccontextmanager
+    async def _transaction(self, tenant_id: str | None) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             session.info[_DATABASE] = self
             async with session.begin():
