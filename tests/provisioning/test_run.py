@@ -26,7 +26,7 @@ from tenantry.models import (
     User,
 )
 from tenantry.provisioning import steps
-from tenantry.provisioning.tasks import request_run
+from tenantry.provisioning.service import request_run
 from tenantry.provisioning.webhook import SIGNATURE_HEADER, verify_signature, webhook_secret
 from tests.fixtures.servers import free_port
 from tests.fixtures.signup import code_for, from_address, signup_body
@@ -125,6 +125,15 @@ class TestStarterPlan:
         assert await count(database, MailMessage, MailMessage.template == "welcome") == 1
         read = (await api.get(f"/v1/signup/{signup_id}")).json()
         assert read["status"] == "PROVISIONED" and read["tenant_id"] == tenant.id
+        assert [(step["name"], step["status"]) for step in read["provisioning"]["steps"]] == [
+            ("create_tenant", "done"),
+            ("create_owner", "done"),
+            ("default_settings", "done"),
+            ("welcome_mail", "done"),
+        ]
+        assert all(
+            step["finished_at"] and step["error"] is None for step in read["provisioning"]["steps"]
+        )
 
 
 class TestProPlanReview:

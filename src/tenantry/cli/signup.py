@@ -6,12 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.cli.console import EXIT_USAGE, JsonFlag, console, fail, in_session, print_json, show
 from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
 from tenantry.kit.durations import parse_duration
 from tenantry.models import PromoCode, SignupSession, SignupStatus
+from tenantry.provisioning.service import checkpoints, step_view
 from tenantry.signup import promos, service
 
 sessions_app = typer.Typer(help="Signup sessions.", no_args_is_help=True)
@@ -28,7 +30,9 @@ SESSION_COLUMNS = [
 ]
 
 
-def session_dict(signup: SignupSession) -> dict[str, Any]:
+def session_dict(
+    signup: SignupSession, steps: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """What triage needs; the admin's email domain, never the address."""
     return {
         "id": signup.id,
@@ -44,7 +48,7 @@ def session_dict(signup: SignupSession) -> dict[str, Any]:
         "updated_at": signup.updated_at,
         "expires_at": signup.expires_at,
         "verified_at": signup.verified_at,
-        "checkpoints": [],
+        "checkpoints": steps or [],
     }
 
 
@@ -73,7 +77,13 @@ def list_sessions(
 @sessions_app.command("show")
 def show_session(signup_id: str, as_json: JsonFlag = False) -> None:
     """Every triage field of one session."""
-    row = session_dict(in_session(lambda s: service.get_signup(s, signup_id)))
+
+    async def read(session: AsyncSession) -> dict[str, Any]:
+        signup = await service.get_signup(session, signup_id)
+        steps = [step_view(c) for c in await checkpoints(session, signup_id)]
+        return session_dict(signup, steps)
+
+    row = in_session(read)
     if as_json:
         print_json(row)
         return

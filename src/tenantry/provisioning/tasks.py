@@ -20,6 +20,7 @@ from tenantry.kit.ids import new_id
 from tenantry.logging import redact
 from tenantry.metrics import PROVISIONING_DURATION, PROVISIONING_STEPS
 from tenantry.models import ProvisioningStep, SignupSession, SignupStatus, StepStatus
+from tenantry.provisioning.service import START, checkpoints
 from tenantry.provisioning.steps import (
     StepContext,
     StepFatal,
@@ -33,31 +34,13 @@ from tenantry.worker.registry import JobContext, registry
 
 log = structlog.get_logger(__name__)
 
-START = "provisioning.start"
 RUN_STEP = "provisioning.run_step"
 RESUMABLE = (SignupStatus.EMAIL_VERIFIED, SignupStatus.REVIEW_REQUIRED, SignupStatus.FAILED)
-
-
-async def request_run(session: AsyncSession, signup: SignupSession) -> str:
-    """Enqueue a run for `signup` in the caller's transaction; a fresh key each time."""
-    run_id = new_id("run")
-    return await enqueue(
-        session, START, {"signup_id": signup.id, "run_id": run_id}, idempotency_key=run_id
-    )
 
 
 async def _locked_signup(session: AsyncSession, signup_id: str) -> SignupSession | None:
     query = select(SignupSession).where(SignupSession.id == signup_id).with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
-
-
-async def _checkpoints(session: AsyncSession, signup_id: str) -> list[ProvisioningStep]:
-    query = (
-        select(ProvisioningStep)
-        .where(ProvisioningStep.signup_id == signup_id)
-        .order_by(ProvisioningStep.position)
-    )
-    return list((await session.execute(query)).scalars())
 
 
 async def _enqueue_step(session: AsyncSession, signup_id: str, run_id: str, name: str) -> None:
@@ -93,7 +76,7 @@ async def start_run(context: JobContext) -> dict[str, str]:
             )
             return {"failed": "unknown plan"}
         existing = {
-            checkpoint.name: checkpoint for checkpoint in await _checkpoints(session, signup_id)
+            checkpoint.name: checkpoint for checkpoint in await checkpoints(session, signup_id)
         }
         for position, name in enumerate(plan):
             checkpoint = existing.get(name)
@@ -113,7 +96,7 @@ async def start_run(context: JobContext) -> dict[str, str]:
                 checkpoint.status, checkpoint.error = StepStatus.PENDING, None
         await session.flush()
         first = next(
-            c for c in await _checkpoints(session, signup_id) if c.status != StepStatus.DONE
+            c for c in await checkpoints(session, signup_id) if c.status != StepStatus.DONE
         )
         await _enqueue_step(session, signup_id, run_id, first.name)
     return {"run_id": run_id, "first_step": first.name}
@@ -133,7 +116,7 @@ async def _settle(context: JobContext, name: str, status: StepStatus, error: str
     async with context.database.session() as session:
         signup = await _locked_signup(session, context.payload["signup_id"])
         checkpoint = next(
-            c for c in await _checkpoints(session, context.payload["signup_id"]) if c.name == name
+            c for c in await checkpoints(session, context.payload["signup_id"]) if c.name == name
         )
         checkpoint.status, checkpoint.error, checkpoint.finished_at = status, error, utcnow()
         if signup is not None and signup.status == SignupStatus.PROVISIONING:
@@ -162,8 +145,8 @@ async def run_step(context: JobContext) -> dict[str, str]:
     )
     async with context.database.session() as session:
         signup = await session.get(SignupSession, signup_id)
-        checkpoints = await _checkpoints(session, signup_id)
-        checkpoint = next((c for c in checkpoints if c.name == name), None)
+        laid_out = await checkpoints(session, signup_id)
+        checkpoint = next((c for c in laid_out if c.name == name), None)
         if signup is None or checkpoint is None or signup.status != SignupStatus.PROVISIONING:
             return {"skipped": "not provisioning"}
         if checkpoint.status != StepStatus.DONE:
@@ -192,7 +175,7 @@ async def run_step(context: JobContext) -> dict[str, str]:
             )
             return {"stopped": "failed"}
         async with context.database.session() as session:
-            failing = next(c for c in await _checkpoints(session, signup_id) if c.name == name)
+            failing = next(c for c in await checkpoints(session, signup_id) if c.name == name)
             failing.error = error
         raise
     return {"step": name, "outcome": "done"}
@@ -214,7 +197,7 @@ async def _run_and_complete(
             output = await step.run(
                 StepContext(current, context.settings, session, context.attempt)
             )
-        checkpoint = next(c for c in await _checkpoints(session, signup.id) if c.name == name)
+        checkpoint = next(c for c in await checkpoints(session, signup.id) if c.name == name)
         checkpoint.status, checkpoint.finished_at, checkpoint.error = (
             StepStatus.DONE,
             utcnow(),
@@ -237,7 +220,7 @@ async def _advance(session: AsyncSession, signup_id: str, run_id: str) -> None:
     signup = await _locked_signup(session, signup_id)
     if signup is None or signup.status != SignupStatus.PROVISIONING:
         return
-    remaining = [c for c in await _checkpoints(session, signup_id) if c.status != StepStatus.DONE]
+    remaining = [c for c in await checkpoints(session, signup_id) if c.status != StepStatus.DONE]
     if remaining:
         await _enqueue_step(session, signup_id, run_id, remaining[0].name)
         return

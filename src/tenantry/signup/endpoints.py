@@ -12,6 +12,7 @@ from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.ratelimit import Limit, RateLimiter, client_ip, headers_for
 from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
 from tenantry.models import SignupSession
+from tenantry.provisioning.service import checkpoints, step_view
 from tenantry.signup import service
 from tenantry.signup.schemas import (
     SignupCreate,
@@ -80,7 +81,7 @@ async def read_signup(signup_id: str, session: DbSession) -> SignupRead:
         review_reason=signup.review_reason,
         created_at=signup.created_at,
         updated_at=signup.updated_at,
-        provisioning={"steps": []},
+        provisioning={"steps": [step_view(c) for c in await checkpoints(session, signup.id)]},
     )
 
 

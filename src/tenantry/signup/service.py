@@ -26,7 +26,7 @@ from tenantry.kit.ids import new_id
 from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.mail.service import queue_mail
 from tenantry.models import Membership, PromoCode, SignupSession, SignupStatus, Tenant, User
-from tenantry.provisioning.tasks import request_run
+from tenantry.provisioning.service import request_run
 from tenantry.signup import transitions
 from tenantry.signup.schemas import SignupCreate
 
