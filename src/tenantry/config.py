@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     signup_in_flight_deadline: Duration = timedelta(hours=1)
     signup_retention: Duration = timedelta(days=30)
     continuation_token_ttl: Duration = timedelta(hours=1)
+    access_token_ttl: Duration = timedelta(minutes=15)
+    refresh_token_ttl: Duration = timedelta(days=7)
 
     # -- provisioning: the host application's endpoint called by the `notify_host` step
     provisioning_webhook_url: str | None = None

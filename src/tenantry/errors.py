@@ -63,6 +63,10 @@ class TokenExpired(Unauthenticated):
     code, title = "TOKEN_EXPIRED", "The token has expired"
 
 
+class TokenRevoked(Unauthenticated):
+    code, title = "TOKEN_REVOKED", "The token has been revoked"
+
+
 def problem(
     status: int, code: str, detail: str, *, title: str | None = None, **extra: Any
 ) -> dict[str, Any]:

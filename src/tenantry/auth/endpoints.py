@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
+from tenantry.auth import sessions
 from tenantry.auth.dependencies import Authenticated
+from tenantry.auth.schemas import LogoutRequest, RefreshGrant
+from tenantry.db import DbSession
+from tenantry.errors import ValidationFailed, problem_response
 
 router = APIRouter(tags=["auth"])
 
@@ -20,3 +26,45 @@ async def jwks(request: Request) -> dict[str, Any]:
 @router.get("/v1/whoami", summary="The verified claims of the caller's token")
 async def whoami(principal: Authenticated) -> dict[str, Any]:
     return principal.claims
+
+
+async def _token_body(request: Request) -> dict[str, Any]:
+    """The token request as a form (OAuth 2) or as JSON."""
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {
+            key: value for key, value in (await request.form()).items() if isinstance(value, str)
+        }
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            "Send a form or a JSON object", errors=[{"field": "body", "message": "not an object"}]
+        )
+    return body
+
+
+@router.post("/v1/auth/token", summary="Exchange a grant (refresh token) for an access token")
+async def token(request: Request, session: DbSession) -> JSONResponse:
+    body = await _token_body(request)
+    try:
+        grant = RefreshGrant.model_validate(body)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise ValidationFailed("The token request is not valid", errors=errors) from None
+    state = request.app.state
+    result = await sessions.rotate(session, state.settings, state.tokens, grant.refresh_token)
+    if isinstance(result, sessions.TokenPair):
+        return JSONResponse(result.to_response(), headers={"Cache-Control": "no-store"})
+    # Returned, not raised: a revoked family must stay revoked.
+    return problem_response(result.to_problem(), result.headers)
+
+
+@router.post("/v1/auth/logout", status_code=204, summary="Revoke a refresh token and its family")
+async def logout(payload: LogoutRequest, request: Request, session: DbSession) -> Response:
+    await sessions.revoke(session, request.app.state.settings, payload.refresh_token)
+    return Response(status_code=204)

@@ -14,6 +14,7 @@ from tenantry.models.membership import Membership
 from tenantry.models.promo_code import PromoCode
 from tenantry.models.provisioning_step import ProvisioningStep, StepStatus
 from tenantry.models.queue_state import QueueState
+from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.schedule import Schedule
 from tenantry.models.signup_session import SignupSession, SignupStatus
 from tenantry.models.tenant import Tenant
@@ -32,6 +33,7 @@ __all__ = [
     "PromoCode",
     "ProvisioningStep",
     "QueueState",
+    "RefreshToken",
     "Schedule",
     "SignupSession",
     "SignupStatus",

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from tenantry.auth.operators import PlatformOperator
+from tenantry.auth.access import PlatformOperator
 from tenantry.db import DbSession
 from tenantry.kit.pagination import Page, page_of
 from tenantry.models import SignupSession, SignupStatus

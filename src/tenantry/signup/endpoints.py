@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from tenantry.auth import sessions as auth_sessions
 from tenantry.config import Settings
 from tenantry.db import DbSession
 from tenantry.errors import TenantryError, problem_response
@@ -15,6 +18,7 @@ from tenantry.models import SignupSession
 from tenantry.provisioning.service import checkpoints, step_view
 from tenantry.signup import service
 from tenantry.signup.schemas import (
+    ContinuationRequest,
     SignupCreate,
     SignupCreated,
     SignupRead,
@@ -133,3 +137,22 @@ async def verify_code(
         continuation_token=result.continuation_token,
     )
     return JSONResponse(body.model_dump(mode="json"), headers=headers)
+
+
+@router.post(
+    "/{signup_id}/session",
+    summary="Exchange the continuation token for the owner's tokens, once the tenant exists",
+)
+async def owner_session(
+    signup_id: str, payload: ContinuationRequest, request: Request, session: DbSession
+) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    signup = await service.redeem_continuation(
+        session, settings, signup_id, payload.continuation_token
+    )
+    assert signup.tenant_id is not None
+    owner = await service.owner_of(session, signup)
+    pair = await auth_sessions.issue(
+        session, settings, request.app.state.tokens, user_id=owner.id, tenant_id=signup.tenant_id
+    )
+    return pair.to_response()

@@ -90,3 +90,9 @@ class SignupVerified(BaseModel):
     id: str
     status: str
     continuation_token: str
+
+
+class ContinuationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    continuation_token: str = Field(min_length=1, max_length=200)

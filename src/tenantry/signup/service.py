@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
-from tenantry.errors import NotFound, RateLimited, TenantryError, ValidationFailed
+from tenantry.errors import (
+    NotFound,
+    RateLimited,
+    TenantryError,
+    TokenExpired,
+    Unauthenticated,
+    ValidationFailed,
+)
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
@@ -457,3 +464,45 @@ async def verify_code(
     return OtpInvalid(
         "The code is not right", attempts_remaining=settings.signup_max_attempts - failures
     )
+
+
+class NotReady(TenantryError):
+    status, code, title = 409, "NOT_READY", "The tenant is not provisioned yet"
+
+
+class TokenUsed(TenantryError):
+    status, code, title = 409, "TOKEN_USED", "The token has been used"
+
+
+async def owner_of(session: AsyncSession, signup: SignupSession) -> User:
+    user = (await session.execute(select(User).where(User.email == signup.email))).scalar_one()
+    return user
+
+
+async def redeem_continuation(
+    session: AsyncSession, settings: Settings, signup_id: str, token: str
+) -> SignupSession:
+    """Spend the continuation token of a provisioned signup, once, even under concurrency."""
+    signup = await get_signup(session, signup_id)
+    digest = hash_secret(token, server_secret(settings))
+    if signup.continuation_hash is None or not secrets.compare_digest(
+        signup.continuation_hash, digest
+    ):
+        raise Unauthenticated("The continuation token is not valid for this signup")
+    if (
+        signup.verified_at is not None
+        and signup.verified_at + settings.continuation_token_ttl <= utcnow()
+    ):
+        raise TokenExpired("The continuation token has expired: sign in with your email instead")
+    if signup.status != SignupStatus.PROVISIONED:
+        raise NotReady(f"The tenant is {signup.status.lower()}; try again shortly")
+    spent = await session.execute(
+        update(SignupSession)
+        .where(SignupSession.id == signup_id, SignupSession.continuation_used_at.is_(None))
+        .values(continuation_used_at=utcnow())
+        .returning(SignupSession.id)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.scalar_one_or_none() is None:
+        raise TokenUsed("The continuation token was already used: sign in with your email instead")
+    return signup

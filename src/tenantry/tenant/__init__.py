@@ -1,0 +1,1 @@
+"""Tenants and their members, as their users read them."""

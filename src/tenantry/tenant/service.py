@@ -1,0 +1,59 @@
+"""Reads of tenants, members and provisioning state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.errors import NotFound
+from tenantry.models import Membership, SignupSession, SignupStatus, Tenant, User
+
+
+async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"no tenant {tenant_id}")
+    return tenant
+
+
+async def list_tenants(
+    session: AsyncSession, *, status: str | None = None, limit: int = 50
+) -> Sequence[Tenant]:
+    query = select(Tenant).order_by(Tenant.created_at.desc(), Tenant.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Tenant.status == status)
+    return (await session.execute(query)).scalars().all()
+
+
+async def list_members(
+    session: AsyncSession, tenant_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> list[tuple[Membership, User]]:
+    """Members oldest first; `after` is the (joined at, user id) of the last one seen."""
+    query = (
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.tenant_id == tenant_id)
+        .order_by(Membership.created_at, Membership.user_id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(Membership.created_at, Membership.user_id) > after)
+    return [(membership, user) for membership, user in await session.execute(query)]
+
+
+async def signup_of(session: AsyncSession, tenant_id: str) -> SignupSession | None:
+    query = select(SignupSession).where(SignupSession.tenant_id == tenant_id).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+PROVISIONING_STATUS = {
+    SignupStatus.EMAIL_VERIFIED: "pending",
+    SignupStatus.PROVISIONING: "processing",
+    SignupStatus.PROVISIONED: "completed",
+    SignupStatus.REVIEW_REQUIRED: "review_required",
+    SignupStatus.FAILED: "failed",
+    SignupStatus.EXPIRED: "failed",
+}
