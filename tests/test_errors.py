@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -144,6 +145,7 @@ class TestUnexpected:
         assert "tnt_sk_abcdef" not in logs.text and "local-hunter2" not in logs.text
 
 
+CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 GARBAGE_BODIES = [b"", b"{", b"null", b"[]", b'{"a": 1}', b"\xff\xfe", b'"' + b"x" * 100 + b'"']
 
 
@@ -157,18 +159,16 @@ async def test_no_route_answers_500_to_garbage(
             if not isinstance(route, APIRoute):
                 continue
             path = route.path.replace("{", "").replace("}", "")
-            for method in route.methods:
-                for body in GARBAGE_BODIES:
-                    response = await client.request(
-                        method,
-                        path,
-                        content=body,
-                        params={"limit": "-1", "cursor": "%%%", "deep": "x"},
-                        headers={
-                            "content-type": "application/json",
-                            "authorization": "Bearer garbage",
-                        },
-                    )
-                    assert response.status_code < 500, (method, path, body, response.text)
-                    if response.status_code >= 400:
-                        assert response.headers["content-type"] == "application/problem+json"
+            for method, body, content_type in itertools.product(
+                route.methods, GARBAGE_BODIES, CONTENT_TYPES
+            ):
+                response = await client.request(
+                    method,
+                    path,
+                    content=body,
+                    params={"limit": "-1", "cursor": "%%%", "deep": "x"},
+                    headers={"content-type": content_type, "authorization": "Bearer garbage"},
+                )
+                assert response.status_code < 500, (method, path, body, response.text)
+                if response.status_code >= 400:
+                    assert response.headers["content-type"] == "application/problem+json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -31,9 +32,7 @@ async def whoami(principal: Authenticated) -> dict[str, Any]:
 async def _token_body(request: Request) -> dict[str, Any]:
     """The token request as a form (OAuth 2) or as JSON."""
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return {
-            key: value for key, value in (await request.form()).items() if isinstance(value, str)
-        }
+        return dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
     try:
         body = await request.json()
     except ValueError:
