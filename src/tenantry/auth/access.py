@@ -48,6 +48,22 @@ async def _platform_operator(request: Request, principal: Authenticated) -> Prin
     return principal
 
 
+async def _admin_or_service(request: Request, principal: Authenticated) -> Principal:
+    """Platform admins, and services with an `internal` token (re-queue automation)."""
+    if principal.audience is Audience.INTERNAL and "service" in principal.roles:
+        return principal
+    if principal.audience is not Audience.PLATFORM:
+        raise deny(
+            request,
+            principal,
+            "audience_mismatch",
+            "This route is for platform admins and services",
+        )
+    if "admin" not in principal.roles:
+        raise deny(request, principal, "role_mismatch", "This route needs the admin role")
+    return principal
+
+
 def tenant_access(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A user of the tenant named in the path, with one of `roles`."""
     allowed = frozenset(roles)
@@ -72,5 +88,6 @@ def tenant_access(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
 
 PlatformOperator = Annotated[Principal, Depends(_platform_operator)]
+AdminOrService = Annotated[Principal, Depends(_admin_or_service)]
 TenantMember = Annotated[Principal, Depends(tenant_access("owner", "admin", "member"))]
 TenantAdmin = Annotated[Principal, Depends(tenant_access("owner", "admin"))]

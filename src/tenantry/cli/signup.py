@@ -146,3 +146,10 @@ def purge(
     report = in_session(lambda s: service.expire_and_purge(s, settings, dry_run=dry_run))
     verb = "would be" if dry_run else "were"
     console.print(f"{report.expired} sessions {verb} expired, {report.deleted} {verb} deleted")
+
+
+@sessions_app.command("retry")
+def retry_session(signup_id: str) -> None:
+    """Resume a REVIEW_REQUIRED or FAILED provisioning run from its last checkpoint."""
+    signup = in_session(lambda s: service.retry_provisioning(s, signup_id, by="cli"))
+    console.print(f"{signup.id} is {signup.status}: provisioning resumes from its last checkpoint")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
-from tenantry.auth.access import PlatformOperator
+from tenantry.auth.access import AdminOrService, PlatformOperator
 from tenantry.db import DbSession
+from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, page_of
 from tenantry.models import SignupSession, SignupStatus
 from tenantry.signup import service
@@ -41,3 +43,17 @@ async def list_sessions(
         session, status=status, after=page.after, limit=page.limit + 1
     )
     return page_of(list(rows), page.limit, summary)
+
+
+@router.post(
+    "/{signup_id}/retry",
+    status_code=202,
+    summary="Resume a REVIEW_REQUIRED or FAILED provisioning run from its last checkpoint",
+)
+async def retry(
+    signup_id: str, caller: AdminOrService, session: DbSession, idempotency: Idempotency
+) -> JSONResponse:
+    if replay := await idempotency.replay(session, "admin", {"signup_id": signup_id}):
+        return replay
+    signup = await service.retry_provisioning(session, signup_id, by=caller.subject)
+    return await idempotency.remember(session, 202, summary(signup))

@@ -506,3 +506,27 @@ async def redeem_continuation(
     if spent.scalar_one_or_none() is None:
         raise TokenUsed("The continuation token was already used: sign in with your email instead")
     return signup
+
+
+RETRYABLE = (SignupStatus.REVIEW_REQUIRED, SignupStatus.FAILED)
+
+
+async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) -> SignupSession:
+    """Resume a stopped run from its checkpoint; a second retry while one runs is refused."""
+    signup = await get_signup(session, signup_id)
+    if signup.status not in RETRYABLE:
+        raise transitions.IllegalTransition(
+            f"signup {signup_id} is {signup.status}; only REVIEW_REQUIRED or FAILED can be retried"
+        )
+    resumed = await transitions.move_if(
+        session,
+        signup,
+        SignupStatus.PROVISIONING,
+        data={"retried_by": by},
+        review_reason=None,
+        failure_reason=None,
+    )
+    if not resumed:
+        raise transitions.IllegalTransition(f"signup {signup_id} is being retried already")
+    await request_run(session, signup)
+    return signup
