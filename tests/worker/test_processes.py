@@ -99,14 +99,18 @@ class TestPostgresProcesses:
     async def test_two_worker_processes_run_each_job_exactly_once(
         self, database: Database, runs: Path, worker_process: StartWorker
     ) -> None:
-        ids = await enqueue_records(database, runs, 400, tenants=5)
         first, second = worker_process("--concurrency", "20"), worker_process("--concurrency", "20")
+        await wait_for(
+            lambda: asyncio.sleep(
+                0, result=(first.output() + second.output()).count("worker_started") == 2
+            )
+        )
+        ids = await enqueue_records(database, runs, 400, tenants=5)
         await wait_for(lambda: all_finished(database))
         assert sorted(run_lines(runs)) == sorted(ids)
         for worker in (first, second):
             worker.signal(signal.SIGTERM)
             assert await asyncio.to_thread(worker.process.wait, 30) == 0
-        assert "worker_started" in first.output() and "worker_started" in second.output()
 
     async def test_notify_wakes_an_idle_worker_and_survives_a_reconnect(
         self, database: Database, job_settings: Settings, runs: Path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -42,6 +43,8 @@ def worker(
     ] = "127.0.0.1",
 ) -> None:
     """Run jobs and fire schedules; SIGTERM finishes or releases running jobs, then exits 0."""
+    # Stopped while starting up, nothing was claimed yet: a clean exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = settings_for_start()
     refuse_on_drift(settings)
     configure_logging(json=settings.is_prod, level=settings.log_level)
