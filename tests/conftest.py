@@ -5,7 +5,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
@@ -25,6 +29,10 @@ from tenantry.logging import build_formatter
 from tenantry.worker.registry import load_task_modules
 from tests.fixtures import databases, secrets
 from tests.fixtures.servers import PostgresServer, start_postgres, start_redis
+from tests.fixtures.workers import WorkerProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+TENANTRY = str(Path(sys.executable).parent / "tenantry")
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -198,6 +206,38 @@ def logs_hold_no_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     assert not leaked, f"secrets in the logs: {leaked}"
     for prefix in ("tnt_ct_", "tnt_sk_"):
         assert prefix not in text, f"a {prefix}… value reached the logs"
+
+
+@pytest.fixture
+def worker_process(
+    job_settings: Settings, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start `tenantry worker` processes on the test's database."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, **env: str) -> WorkerProcess:
+        log = tmp_path / f"worker-{len(started)}.log"
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")},
+            "PYTHONPATH": str(ROOT),
+            "TENANTRY_DATA_DIR": str(job_settings.data_dir),
+            "TENANTRY_DATABASE_URL": job_settings.resolved_database_url,
+            "TENANTRY_JOB_MODULES": "tests.worker.kinds",
+            "TENANTRY_JOB_POLL_INTERVAL": "1",
+            **env,
+        }
+        handle = log.open("wb")
+        process = subprocess.Popen(
+            [TENANTRY, "worker", *args], env=environment, stdout=handle, stderr=handle
+        )
+        started.append(WorkerProcess(process, log))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGKILL)
+        worker.process.wait(timeout=10)
 
 
 class LogCapture:
