@@ -3,65 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
-import pytest
 
 from tenantry.config import Settings
 from tenantry.db import Database
 from tests.fixtures.secrets import seen
-from tests.fixtures.signup import code_for, from_address, signup_body
-from tests.fixtures.workers import running_worker, wait_for
+from tests.fixtures.workers import running_worker
+from tests.tenant.conftest import auth, provisioned, verified
 from tests.test_errors import assert_problem
-
-
-@dataclass
-class Verified:
-    signup_id: str
-    continuation_token: str
-
-
-async def verified(
-    api: httpx.AsyncClient, database: Database, settings: Settings, **body: str
-) -> Verified:
-    start = await api.post("/v1/signup", json=signup_body(**body), headers=from_address())
-    signup_id = start.json()["id"]
-    code = await code_for(database, settings, body.get("email", signup_body()["email"]))
-    done = await api.post(
-        f"/v1/signup/{signup_id}/verify", json={"code": code}, headers=from_address()
-    )
-    return Verified(signup_id, seen(done.json()["continuation_token"]))
-
-
-async def provisioned(api: httpx.AsyncClient, signup_id: str) -> None:
-    async def ready() -> bool:
-        return (await api.get(f"/v1/signup/{signup_id}")).json()["status"] == "PROVISIONED"
-
-    await wait_for(ready)
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def owner(
-    api: httpx.AsyncClient, database: Database, signup_settings: Settings
-) -> AsyncIterator[dict[str, str]]:
-    """A provisioned tenant and its owner's first tokens."""
-    signup = await verified(api, database, signup_settings)
-    async with running_worker(database, signup_settings):
-        await provisioned(api, signup.signup_id)
-    response = await api.post(
-        f"/v1/signup/{signup.signup_id}/session",
-        json={"continuation_token": signup.continuation_token},
-    )
-    assert response.status_code == 200, response.text
-    tokens = response.json()
-    seen(tokens["refresh_token"])
-    yield tokens
 
 
 class TestOwnerSession:

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from tenantry.auth import login as login_service
 from tenantry.auth import sessions
 from tenantry.auth.dependencies import Authenticated
-from tenantry.auth.schemas import LogoutRequest, RefreshGrant
+from tenantry.auth.schemas import LoginRequest, LoginVerify, LogoutRequest, RefreshGrant
 from tenantry.db import DbSession
 from tenantry.errors import ValidationFailed, problem_response
+from tenantry.kit.ratelimit import Limit, RateLimiter, client_ip, headers_for
 
 router = APIRouter(tags=["auth"])
 
@@ -67,3 +69,49 @@ async def token(request: Request, session: DbSession) -> JSONResponse:
 async def logout(payload: LogoutRequest, request: Request, session: DbSession) -> Response:
     await sessions.revoke(session, request.app.state.settings, payload.refresh_token)
     return Response(status_code=204)
+
+
+LOGIN_LIMITS = (("login-ip", "30/hour"), ("login-email", "10/hour"))
+LOGIN_VERIFY_LIMIT = ("login-verify-ip", "60/hour")
+
+
+async def _limit(request: Request, limits: list[tuple[Limit, str]]) -> dict[str, str]:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    decisions = await limiter.enforce(limits, context={"ip": limits[0][1]})
+    return headers_for(decisions, [limit for limit, _ in limits])
+
+
+@router.post(
+    "/v1/auth/login",
+    status_code=202,
+    summary="Mail a sign-in code (202 whether or not the address has an account)",
+)
+async def login(payload: LoginRequest, request: Request, session: DbSession) -> JSONResponse:
+    settings = request.app.state.settings
+    ip = client_ip(request, settings.trusted_proxies)
+    (ip_limit, ip_rate), (email_limit, email_rate) = LOGIN_LIMITS
+    headers = await _limit(
+        request,
+        [(Limit.of(ip_limit, ip_rate), ip), (Limit.of(email_limit, email_rate), payload.email)],
+    )
+    await login_service.request_code(session, settings, payload.email)
+    body = {"detail": "If this address has an account, a sign-in code is on its way."}
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+@router.post("/v1/auth/login/verify", summary="Exchange the sign-in code for tokens")
+async def login_verify(payload: LoginVerify, request: Request, session: DbSession) -> JSONResponse:
+    state = request.app.state
+    ip = client_ip(request, state.settings.trusted_proxies)
+    headers = await _limit(request, [(Limit.of(*LOGIN_VERIFY_LIMIT), ip)])
+    result = await login_service.verify_code(
+        session,
+        state.settings,
+        state.tokens,
+        email=payload.email,
+        code=payload.code,
+        tenant_id=payload.tenant_id,
+    )
+    if isinstance(result, sessions.TokenPair):
+        return JSONResponse(result.to_response(), headers={**headers, "Cache-Control": "no-store"})
+    return problem_response(result.to_problem(), {**headers, **(result.headers or {})})

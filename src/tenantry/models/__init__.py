@@ -9,6 +9,7 @@ from tenantry.models.event import Event
 from tenantry.models.idempotency_record import IdempotencyRecord
 from tenantry.models.job import Job, JobStatus
 from tenantry.models.job_tenant_clock import JobTenantClock
+from tenantry.models.login_challenge import LoginChallenge
 from tenantry.models.mail_message import MailMessage, MailStatus
 from tenantry.models.membership import Membership
 from tenantry.models.promo_code import PromoCode
@@ -27,6 +28,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "JobTenantClock",
+    "LoginChallenge",
     "MailMessage",
     "MailStatus",
     "Membership",

@@ -12,6 +12,7 @@ from tenantry.config import Settings
 from tenantry.db import DbSession
 from tenantry.errors import TenantryError, problem_response
 from tenantry.kit.idempotency import Idempotency
+from tenantry.kit.otp import OtpInvalid
 from tenantry.kit.ratelimit import Limit, RateLimiter, client_ip, headers_for
 from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
 from tenantry.models import SignupSession
@@ -126,7 +127,7 @@ async def verify_code(
         SIGNUP_VERIFICATIONS.labels(exc.code).inc()
         raise
     headers = headers_for(decisions, [limit for limit, _ in limits])
-    if isinstance(result, service.OtpInvalid):
+    if isinstance(result, OtpInvalid):
         # Returned, not raised: the counted attempt must commit with the request.
         SIGNUP_VERIFICATIONS.labels(result.code).inc()
         return problem_response(result.to_problem(), headers)

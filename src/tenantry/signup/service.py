@@ -30,6 +30,7 @@ from tenantry.errors import (
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
+from tenantry.kit.otp import OtpExpired, OtpInvalid, OtpLocked, code_digest, code_matches, new_code
 from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.mail.service import queue_mail
 from tenantry.models import Membership, PromoCode, SignupSession, SignupStatus, Tenant, User
@@ -68,16 +69,11 @@ class Started:
     created: bool  # False: the same email and slug were already pending (a replay)
 
 
-def _code_hash(settings: Settings, signup_id: str, code: str) -> str:
-    # Bound to the session: the same code in two sessions hashes differently.
-    return hash_secret(f"{signup_id}:{code}", server_secret(settings))
-
-
 async def _send_code(session: AsyncSession, settings: Settings, signup: SignupSession) -> None:
     """A fresh code for `signup` (the previous one dies) and its mail, in this transaction."""
-    code = f"{secrets.randbelow(10**6):06d}"
+    code = new_code()
     now = utcnow()
-    signup.code_hash = _code_hash(settings, signup.id, code)
+    signup.code_hash = code_digest(server_secret(settings), signup.id, code)
     signup.code_expires_at = now + settings.signup_code_ttl
     signup.failed_attempts = 0
     signup.last_code_sent_at = now
@@ -360,18 +356,6 @@ async def expire_and_purge(
     return PurgeReport(expired=len(expiring), deleted=len(stale_ids))
 
 
-class OtpExpired(TenantryError):
-    status, code, title = 410, "OTP_EXPIRED", "The code has expired"
-
-
-class OtpLocked(TenantryError):
-    status, code, title = 423, "OTP_LOCKED", "Too many wrong codes"
-
-
-class OtpInvalid(TenantryError):
-    status, code, title = 400, "OTP_INVALID", "The code is not right"
-
-
 @dataclass(frozen=True)
 class Verified:
     signup: SignupSession
@@ -423,8 +407,8 @@ async def verify_code(
         raise OtpExpired("The code has expired: ask for a new one")
 
     under_limit = SignupSession.failed_attempts < settings.signup_max_attempts
-    digest = _code_hash(settings, signup_id, code)
-    if signup.code_hash is not None and secrets.compare_digest(signup.code_hash, digest):
+    digest = code_digest(server_secret(settings), signup_id, code)
+    if code_matches(server_secret(settings), signup_id, code, signup.code_hash):
         token, token_hash = new_secret(server_secret(settings), prefix="tnt_ct_")
         promo = await _redeem_promo(session, signup)
         verified = await transitions.move_if(
