@@ -59,13 +59,13 @@ class TestKilledWorker:
             "second time lucky",
         )
         assert run_lines(runs, "done").count(job_id) == 1
-        # None lost; a job ran twice only when its first run died with the worker
-        # before its outcome was written (then it was reaped: two attempts).
+        # None lost. A job the dead worker had claimed was reaped and counts two
+        # attempts; its handler ran twice only if the first run finished before the kill.
         done = run_lines(runs, "done")
         for other in others:
             job = await job_of(database, other)
             assert job.status == JobStatus.COMPLETED
-            assert done.count(other) == job.attempts
+            assert 1 <= done.count(other) <= job.attempts
 
 
 class TestSigterm:
