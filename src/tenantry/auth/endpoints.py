@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from tenantry.auth import login as login_service
-from tenantry.auth import sessions
+from tenantry.auth import passwords, sessions
 from tenantry.auth.dependencies import Authenticated
-from tenantry.auth.schemas import LoginRequest, LoginVerify, LogoutRequest, RefreshGrant
+from tenantry.auth.jwt import Audience
+from tenantry.auth.schemas import (
+    LoginRequest,
+    LoginVerify,
+    LogoutRequest,
+    PasswordChange,
+    PasswordGrant,
+    RefreshGrant,
+)
 from tenantry.db import DbSession
-from tenantry.errors import ValidationFailed, problem_response
+from tenantry.errors import Unauthenticated, ValidationFailed, problem_response
 from tenantry.kit.ratelimit import Limit, RateLimiter, client_ip, headers_for
 
 router = APIRouter(tags=["auth"])
@@ -50,7 +58,7 @@ async def _token_body(request: Request) -> dict[str, Any]:
 async def token(request: Request, session: DbSession) -> JSONResponse:
     body = await _token_body(request)
     try:
-        grant = RefreshGrant.model_validate(body)
+        grant = _GRANTS.validate_python(body)
     except ValidationError as exc:
         errors = [
             {"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]}
@@ -58,11 +66,37 @@ async def token(request: Request, session: DbSession) -> JSONResponse:
         ]
         raise ValidationFailed("The token request is not valid", errors=errors) from None
     state = request.app.state
+    if isinstance(grant, PasswordGrant):
+        ip = client_ip(request, state.settings.trusted_proxies)
+        limits = [
+            (Limit.of(*PASSWORD_LIMIT_IP), ip),
+            (Limit.of(*PASSWORD_LIMIT_ACCOUNT), grant.username),
+        ]
+        headers = await _limit(request, limits)
+        pair = await passwords.login(
+            session,
+            state.settings,
+            state.tokens,
+            email=grant.username.lower(),
+            password=grant.password,
+            tenant_id=grant.tenant_id,
+        )
+        return JSONResponse(pair.to_response(), headers={**headers, "Cache-Control": "no-store"})
     result = await sessions.rotate(session, state.settings, state.tokens, grant.refresh_token)
     if isinstance(result, sessions.TokenPair):
         return JSONResponse(result.to_response(), headers={"Cache-Control": "no-store"})
     # Returned, not raised: a revoked family must stay revoked.
     return problem_response(result.to_problem(), result.headers)
+
+
+@router.post("/v1/auth/password", status_code=204, summary="Set or change the caller's password")
+async def change_password(
+    payload: PasswordChange, principal: Authenticated, session: DbSession
+) -> Response:
+    if principal.audience is not Audience.TENANT:
+        raise Unauthenticated("Sign in as a user of a tenant to set a password")
+    await passwords.set_password(session, principal.subject, payload.password)
+    return Response(status_code=204)
 
 
 @router.post("/v1/auth/logout", status_code=204, summary="Revoke a refresh token and its family")
@@ -72,6 +106,11 @@ async def logout(payload: LogoutRequest, request: Request, session: DbSession) -
 
 
 LOGIN_LIMITS = (("login-ip", "30/hour"), ("login-email", "10/hour"))
+PASSWORD_LIMIT_IP = ("password-ip", "20/hour")
+PASSWORD_LIMIT_ACCOUNT = ("password-account", "10/hour")
+_GRANTS: TypeAdapter[RefreshGrant | PasswordGrant] = TypeAdapter(
+    Annotated[RefreshGrant | PasswordGrant, Field(discriminator="grant_type")]
+)
 LOGIN_VERIFY_LIMIT = ("login-verify-ip", "60/hour")
 
 

@@ -73,7 +73,7 @@ async def request_code(session: AsyncSession, settings: Settings, email: str) ->
     )
 
 
-async def _tenant_for(session: AsyncSession, user_id: str, tenant_id: str | None) -> str:
+async def tenant_for(session: AsyncSession, user_id: str, tenant_id: str | None) -> str:
     memberships = (
         (await session.execute(select(Membership.tenant_id).where(Membership.user_id == user_id)))
         .scalars()
@@ -116,7 +116,7 @@ async def verify_code(
         raise OtpExpired("The code has expired: ask for a new one")
     under_limit = LoginChallenge.failed_attempts < settings.signup_max_attempts
     if code_matches(server_secret(settings), challenge.id, code, challenge.code_hash):
-        chosen = await _tenant_for(session, challenge.user_id, tenant_id)
+        chosen = await tenant_for(session, challenge.user_id, tenant_id)
         consumed = await session.execute(
             update(LoginChallenge)
             .where(

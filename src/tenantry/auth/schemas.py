@@ -34,3 +34,20 @@ class LoginRequest(BaseModel):
 class LoginVerify(LoginRequest):
     code: str = Field(pattern=r"^\d{6}$")
     tenant_id: str | None = Field(default=None, max_length=40)
+
+
+class PasswordGrant(BaseModel):
+    """OAuth 2's resource-owner password grant; `username` is the email."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: Literal["password"]
+    username: EmailStr
+    password: str = Field(min_length=1, max_length=1000)
+    tenant_id: str | None = Field(default=None, max_length=40)
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=12, max_length=1000)
