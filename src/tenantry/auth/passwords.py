@@ -71,7 +71,7 @@ async def login(
 ) -> sessions.TokenPair:
     user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
     stored = user.password_hash if user is not None else None
-    digest = stored or await asyncio.to_thread(_dummy_hash)
+    digest = stored if stored else await asyncio.to_thread(_dummy_hash)
     if not await _verify(digest, password) or user is None or stored is None:
         raise Unauthenticated("The email or the password is not right")
     chosen = await tenant_for(session, user.id, tenant_id)
