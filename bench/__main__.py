@@ -10,10 +10,11 @@ import os
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import asyncpg
 
-from bench import jobs, peers
+from bench import jobs, peers, provisioning
 from bench.harness import BIN, ROOT, Row, rss_mb, server, table, uvicorn_app, wrk
 from tests.fixtures.servers import PostgresServer, start_postgres
 
@@ -113,6 +114,41 @@ def signup_rows(postgres: PostgresServer) -> list[Row]:
     return rows
 
 
+def provisioning_rows(postgres: PostgresServer) -> str:
+    rows = []
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {**SIGNUP_ENV, "TENANTRY_DATA_DIR": data_dir}
+        with server([str(BIN / "tenantry"), "up"], "/health/ready", env) as (base, _, _):
+            url = f"sqlite+aiosqlite:///{data_dir}/tenantry.db"
+            rows.append(
+                asyncio.run(
+                    provisioning.measure("SQLite, `tenantry up`", base, url, Path(data_dir))
+                )
+            )
+    asyncio.run(create_database(postgres, "provisioning_bench"))
+    with tempfile.TemporaryDirectory() as data_dir:
+        url = postgres.url("provisioning_bench")
+        env = {**SIGNUP_ENV, "TENANTRY_DATA_DIR": data_dir, "TENANTRY_DATABASE_URL": url}
+        with server([str(BIN / "tenantry"), "serve", "--migrate"], "/health/ready", env) as (
+            base,
+            _,
+            _,
+        ):
+            worker = subprocess.Popen(
+                [str(BIN / "tenantry"), "worker"],
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                name = "PostgreSQL, `serve` + a `worker` process"
+                rows.append(asyncio.run(provisioning.measure(name, base, url, Path(data_dir))))
+            finally:
+                worker.terminate()
+                worker.wait(timeout=30)
+    return provisioning.table(rows)
+
+
 def main() -> None:
     only = os.environ.get("BENCH_ONLY")
     reference_rows = references()
@@ -129,6 +165,9 @@ def main() -> None:
     try:
         if only in (None, "signup"):
             print(table("Signup", [fastapi_hello, *signup_rows(postgres)], fastapi_hello))
+            print()
+        if only in (None, "provisioning"):
+            print(provisioning_rows(postgres))
             print()
         if only in (None, "jobs"):
             print(job_queue(postgres))
