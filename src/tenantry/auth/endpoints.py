@@ -23,7 +23,7 @@ from tenantry.auth.schemas import (
 )
 from tenantry.db import DbSession
 from tenantry.errors import Unauthenticated, ValidationFailed, problem_response
-from tenantry.kit.ratelimit import Limit, RateLimiter, client_ip, headers_for
+from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
 
 router = APIRouter(tags=["auth"])
 
@@ -67,12 +67,12 @@ async def token(request: Request, session: DbSession) -> JSONResponse:
         raise ValidationFailed("The token request is not valid", errors=errors) from None
     state = request.app.state
     if isinstance(grant, PasswordGrant):
-        ip = client_ip(request, state.settings.trusted_proxies)
+        ip = request_ip(request)
         limits = [
             (Limit.of(*PASSWORD_LIMIT_IP), ip),
             (Limit.of(*PASSWORD_LIMIT_ACCOUNT), grant.username),
         ]
-        headers = await _limit(request, limits)
+        headers = await limiter_of(request).enforce(limits, ip=ip)
         pair = await passwords.login(
             session,
             state.settings,
@@ -114,12 +114,6 @@ _GRANTS: TypeAdapter[RefreshGrant | PasswordGrant] = TypeAdapter(
 LOGIN_VERIFY_LIMIT = ("login-verify-ip", "60/hour")
 
 
-async def _limit(request: Request, limits: list[tuple[Limit, str]]) -> dict[str, str]:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    decisions = await limiter.enforce(limits, context={"ip": limits[0][1]})
-    return headers_for(decisions, [limit for limit, _ in limits])
-
-
 @router.post(
     "/v1/auth/login",
     status_code=202,
@@ -127,12 +121,10 @@ async def _limit(request: Request, limits: list[tuple[Limit, str]]) -> dict[str,
 )
 async def login(payload: LoginRequest, request: Request, session: DbSession) -> JSONResponse:
     settings = request.app.state.settings
-    ip = client_ip(request, settings.trusted_proxies)
+    ip = request_ip(request)
     (ip_limit, ip_rate), (email_limit, email_rate) = LOGIN_LIMITS
-    headers = await _limit(
-        request,
-        [(Limit.of(ip_limit, ip_rate), ip), (Limit.of(email_limit, email_rate), payload.email)],
-    )
+    limits = [(Limit.of(ip_limit, ip_rate), ip), (Limit.of(email_limit, email_rate), payload.email)]
+    headers = await limiter_of(request).enforce(limits, ip=ip)
     await login_service.request_code(session, settings, payload.email)
     body = {"detail": "If this address has an account, a sign-in code is on its way."}
     return JSONResponse(body, status_code=202, headers=headers)
@@ -141,8 +133,8 @@ async def login(payload: LoginRequest, request: Request, session: DbSession) -> 
 @router.post("/v1/auth/login/verify", summary="Exchange the sign-in code for tokens")
 async def login_verify(payload: LoginVerify, request: Request, session: DbSession) -> JSONResponse:
     state = request.app.state
-    ip = client_ip(request, state.settings.trusted_proxies)
-    headers = await _limit(request, [(Limit.of(*LOGIN_VERIFY_LIMIT), ip)])
+    ip = request_ip(request)
+    headers = await limiter_of(request).enforce([(Limit.of(*LOGIN_VERIFY_LIMIT), ip)], ip=ip)
     result = await login_service.verify_code(
         session,
         state.settings,

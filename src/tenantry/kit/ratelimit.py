@@ -62,11 +62,13 @@ class RateLimiter:
         reset_s = max(1, math.ceil(stats.reset_time - time.time()))
         return Decision(limit, allowed, max(0, stats.remaining), reset_s)
 
-    async def enforce(
-        self, limits: list[tuple[Limit, str]], *, context: dict[str, str]
-    ) -> list[Decision]:
-        """Hit each `(limit, key)` in turn; raise RATE_LIMITED at the first refusal."""
+    async def enforce(self, limits: list[tuple[Limit, str]], **context: str) -> dict[str, str]:
+        """Hit each `(limit, key)` in turn; raise RATE_LIMITED at the first refusal.
+
+        Returns the rate-limit headers for the response.
+        """
         decisions = []
+        policies = [limit for limit, _ in limits]
         for limit, key in limits:
             decision = await self.hit(limit, key)
             decisions.append(decision)
@@ -77,10 +79,20 @@ class RateLimiter:
                     f"Too many requests ({limit.name}); retry in {decision.reset_s} s",
                     headers={
                         "Retry-After": str(decision.reset_s),
-                        **headers_for(decisions, [each for each, _ in limits]),
+                        **headers_for(decisions, policies),
                     },
                 )
-        return decisions
+        return headers_for(decisions, policies)
+
+
+def limiter_of(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+def request_ip(request: Request) -> str:
+    """The client address as the deployment's trusted proxies report it."""
+    return client_ip(request, request.app.state.settings.trusted_proxies)
 
 
 def headers_for(decisions: list[Decision], limits: list[Limit]) -> dict[str, str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlparse
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +43,8 @@ async def queue_mail(
     message = MailMessage(
         id=message_id,
         tenant_id=tenant_id,
-        message_id=make_msgid(idstring=message_id, domain="tenantry"),
+        # Unique already, and short enough that no header folding splits it.
+        message_id=f"<{message_id}@{urlparse(settings.public_url).hostname or 'tenantry'}>",
         to_address=to,
         template=template,
         subject=render_subject(template, subject_context),

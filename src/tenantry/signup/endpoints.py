@@ -13,7 +13,7 @@ from tenantry.db import DbSession
 from tenantry.errors import TenantryError, problem_response
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.otp import OtpInvalid
-from tenantry.kit.ratelimit import Limit, RateLimiter, client_ip, headers_for
+from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
 from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
 from tenantry.models import SignupSession
 from tenantry.provisioning.service import checkpoints, step_view
@@ -47,8 +47,7 @@ async def start_signup(
     payload: SignupCreate, request: Request, session: DbSession, idempotency: Idempotency
 ) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    limiter: RateLimiter = request.app.state.rate_limiter
-    ip = client_ip(request, settings.trusted_proxies)
+    ip = request_ip(request)
     domain = service.email_domain(payload.email)
     limits = [
         (Limit.of("signup-ip", settings.signup_limit_per_ip), ip),
@@ -57,7 +56,7 @@ async def start_signup(
     ]
     try:
         service.ensure_open(settings)
-        decisions = await limiter.enforce(limits, context={"ip": ip, "email_domain": domain})
+        headers = await limiter_of(request).enforce(limits, ip=ip, email_domain=domain)
         if replay := await idempotency.replay(session, "signup", payload.model_dump(mode="json")):
             SIGNUP_REQUESTS.labels("replayed").inc()
             return replay
@@ -68,7 +67,7 @@ async def start_signup(
     SIGNUP_REQUESTS.labels("created" if started.created else "replayed").inc()
     body = _created(started.signup).model_dump(mode="json")
     response = await idempotency.remember(session, 201 if started.created else 200, body)
-    response.headers.update(headers_for(decisions, [limit for limit, _ in limits]))
+    response.headers.update(headers)
     return response
 
 
@@ -98,14 +97,11 @@ async def read_signup(signup_id: str, session: DbSession) -> SignupRead:
 )
 async def resend_code(signup_id: str, request: Request, session: DbSession) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    limiter: RateLimiter = request.app.state.rate_limiter
-    ip = client_ip(request, settings.trusted_proxies)
+    ip = request_ip(request)
     limits = [(Limit.of("signup-resend-ip", RESEND_LIMIT_PER_IP), ip)]
-    decisions = await limiter.enforce(limits, context={"ip": ip, "signup_id": signup_id})
+    headers = await limiter_of(request).enforce(limits, ip=ip, signup_id=signup_id)
     signup = await service.resend_code(session, settings, signup_id)
-    response = JSONResponse(_created(signup).model_dump(mode="json"), status_code=202)
-    response.headers.update(headers_for(decisions, [limit for limit, _ in limits]))
-    return response
+    return JSONResponse(_created(signup).model_dump(mode="json"), status_code=202, headers=headers)
 
 
 @router.post(
@@ -117,16 +113,14 @@ async def verify_code(
     signup_id: str, payload: SignupVerify, request: Request, session: DbSession
 ) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    limiter: RateLimiter = request.app.state.rate_limiter
-    ip = client_ip(request, settings.trusted_proxies)
+    ip = request_ip(request)
     limits = [(Limit.of("signup-verify-ip", VERIFY_LIMIT_PER_IP), ip)]
     try:
-        decisions = await limiter.enforce(limits, context={"ip": ip, "signup_id": signup_id})
+        headers = await limiter_of(request).enforce(limits, ip=ip, signup_id=signup_id)
         result = await service.verify_code(session, settings, signup_id, payload.code)
     except TenantryError as exc:
         SIGNUP_VERIFICATIONS.labels(exc.code).inc()
         raise
-    headers = headers_for(decisions, [limit for limit, _ in limits])
     if isinstance(result, OtpInvalid):
         # Returned, not raised: the counted attempt must commit with the request.
         SIGNUP_VERIFICATIONS.labels(result.code).inc()
