@@ -13,26 +13,16 @@ from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, page_of
 from tenantry.models import SignupSession, SignupStatus
 from tenantry.signup import service
-from tenantry.signup.schemas import SignupSummary
+from tenantry.signup.schemas import SignupState, SignupSummary
 
 router = APIRouter(prefix="/v1/admin/signup-sessions", tags=["admin"])
 
 
 def summary(signup: SignupSession) -> dict[str, Any]:
-    return SignupSummary(
-        id=signup.id,
-        status=signup.status,
-        org_name=signup.org_name,
-        slug=signup.slug,
-        plan=signup.plan,
-        email_domain=service.email_domain(signup.email),
-        tenant_id=signup.tenant_id,
-        failure_reason=signup.failure_reason,
-        review_reason=signup.review_reason,
-        created_at=signup.created_at,
-        updated_at=signup.updated_at,
-        expires_at=signup.expires_at,
-    ).model_dump(mode="json")
+    state = SignupState.model_validate(signup).model_dump()
+    email_domain = service.email_domain(signup.email)
+    view = SignupSummary(**state, email_domain=email_domain, expires_at=signup.expires_at)
+    return view.model_dump(mode="json")
 
 
 @router.get("", summary="Signup sessions, newest first, optionally of one status")

@@ -23,6 +23,7 @@ from tenantry.signup.schemas import (
     SignupCreate,
     SignupCreated,
     SignupRead,
+    SignupState,
     SignupVerified,
     SignupVerify,
 )
@@ -74,18 +75,9 @@ async def start_signup(
 @router.get("/{signup_id}", response_model=SignupRead, summary="The state of a signup session")
 async def read_signup(signup_id: str, session: DbSession) -> SignupRead:
     signup = await service.get_signup(session, signup_id)
+    steps = [step_view(c) for c in await checkpoints(session, signup.id)]
     return SignupRead(
-        id=signup.id,
-        status=signup.status,
-        org_name=signup.org_name,
-        slug=signup.slug,
-        plan=signup.plan,
-        tenant_id=signup.tenant_id,
-        failure_reason=signup.failure_reason,
-        review_reason=signup.review_reason,
-        created_at=signup.created_at,
-        updated_at=signup.updated_at,
-        provisioning={"steps": [step_view(c) for c in await checkpoints(session, signup.id)]},
+        **SignupState.model_validate(signup).model_dump(), provisioning={"steps": steps}
     )
 
 

@@ -49,7 +49,11 @@ class SignupCreated(BaseModel):
     expires_at: datetime
 
 
-class SignupRead(BaseModel):
+class SignupState(BaseModel):
+    """What every view of a session shows."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     status: str
     org_name: str
@@ -60,23 +64,16 @@ class SignupRead(BaseModel):
     review_reason: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class SignupRead(SignupState):
     provisioning: dict[str, Any]
 
 
-class SignupSummary(BaseModel):
+class SignupSummary(SignupState):
     """A session as operators triage it: the email's domain, never the address."""
 
-    id: str
-    status: str
-    org_name: str
-    slug: str
-    plan: str
     email_domain: str
-    tenant_id: str | None
-    failure_reason: str | None
-    review_reason: str | None
-    created_at: datetime
-    updated_at: datetime
     expires_at: datetime
 
 
