@@ -3,11 +3,19 @@
 from fastapi import APIRouter
 
 from tenantry.auth.endpoints import router as auth_router
+from tenantry.integration_key.endpoints import router as key_router
 from tenantry.ops.endpoints import router as ops_router
 from tenantry.signup.admin_endpoints import router as signup_admin_router
 from tenantry.signup.endpoints import router as signup_router
 from tenantry.tenant.endpoints import router as tenant_router
 
 router = APIRouter()
-for domain_router in (ops_router, auth_router, signup_router, signup_admin_router, tenant_router):
+for domain_router in (
+    ops_router,
+    auth_router,
+    signup_router,
+    signup_admin_router,
+    tenant_router,
+    key_router,
+):
     router.include_router(domain_router)

@@ -36,7 +36,9 @@ _SENSITIVE_SUFFIXES = ("_token", "_secret", "_password", "_key")
 # Values that look like our secrets wherever they appear: integration keys,
 # JWTs, bearer credentials, and secret-bearing query parameters in URLs.
 _SECRET_PATTERNS = (
-    re.compile(r"tnt_sk_[A-Za-z0-9_\-]+"),
+    # Keys, continuation and refresh tokens; a key's display prefix (tnt_sk_ and
+    # four characters) stays readable.
+    re.compile(r"tnt_(?:sk|ct|rt)_[A-Za-z0-9_\-]{12,}"),
     re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/]+=*"),
     re.compile(r"(?i)([?&](?:token|code|secret|key)=)[^&\s\"']+"),

@@ -124,3 +124,7 @@ RATE_LIMIT_REJECTIONS = Counter(
 AUTHZ_DENIALS = Counter(
     "tenantry_authz_denials_total", "Requests refused by authorization.", ["reason"]
 )
+
+KEY_EXCHANGE_FAILURES = Counter(
+    "tenantry_key_exchange_failures_total", "Refused integration-key exchanges.", ["reason"]
+)

@@ -87,7 +87,24 @@ def tenant_access(*roles: str) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
+def tenant_admin_or_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A tenant owner or admin, or an integration of that tenant holding `scope`."""
+    as_admin = tenant_access("owner", "admin")
+
+    async def check(tenant_id: str, request: Request, principal: Authenticated) -> Principal:
+        if principal.audience is not Audience.INTEGRATION:
+            return await as_admin(tenant_id, request, principal)
+        if principal.tenant_id != tenant_id:
+            raise deny(request, principal, "tenant_mismatch", "The token is for another tenant")
+        if scope not in principal.scopes:
+            raise deny(request, principal, "scope_missing", f"This route needs the {scope} scope")
+        return principal
+
+    return check
+
+
 PlatformOperator = Annotated[Principal, Depends(_platform_operator)]
+KeyManager = Annotated[Principal, Depends(tenant_admin_or_scope("admin:keys"))]
 AdminOrService = Annotated[Principal, Depends(_admin_or_service)]
 TenantMember = Annotated[Principal, Depends(tenant_access("owner", "admin", "member"))]
 TenantAdmin = Annotated[Principal, Depends(tenant_access("owner", "admin"))]

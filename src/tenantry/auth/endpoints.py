@@ -14,6 +14,7 @@ from tenantry.auth import passwords, sessions
 from tenantry.auth.dependencies import Authenticated
 from tenantry.auth.jwt import Audience
 from tenantry.auth.schemas import (
+    ClientCredentialsGrant,
     LoginRequest,
     LoginVerify,
     LogoutRequest,
@@ -23,6 +24,7 @@ from tenantry.auth.schemas import (
 )
 from tenantry.db import DbSession
 from tenantry.errors import Unauthenticated, ValidationFailed, problem_response
+from tenantry.integration_key import service as integration_keys
 from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
 
 router = APIRouter(tags=["auth"])
@@ -66,6 +68,17 @@ async def token(request: Request, session: DbSession) -> JSONResponse:
         ]
         raise ValidationFailed("The token request is not valid", errors=errors) from None
     state = request.app.state
+    if isinstance(grant, ClientCredentialsGrant):
+        access, key = await integration_keys.exchange(
+            session, state.settings, state.tokens, grant.client_secret
+        )
+        body = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": int(state.settings.access_token_ttl.total_seconds()),
+            "scope": " ".join(key.scopes),
+        }
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
     if isinstance(grant, PasswordGrant):
         ip = request_ip(request)
         limits = [
@@ -108,9 +121,8 @@ async def logout(payload: LogoutRequest, request: Request, session: DbSession) -
 LOGIN_LIMITS = (("login-ip", "30/hour"), ("login-email", "10/hour"))
 PASSWORD_LIMIT_IP = ("password-ip", "20/hour")
 PASSWORD_LIMIT_ACCOUNT = ("password-account", "10/hour")
-_GRANTS: TypeAdapter[RefreshGrant | PasswordGrant] = TypeAdapter(
-    Annotated[RefreshGrant | PasswordGrant, Field(discriminator="grant_type")]
-)
+Grant = RefreshGrant | PasswordGrant | ClientCredentialsGrant
+_GRANTS: TypeAdapter[Grant] = TypeAdapter(Annotated[Grant, Field(discriminator="grant_type")])
 LOGIN_VERIFY_LIMIT = ("login-verify-ip", "60/hour")
 
 

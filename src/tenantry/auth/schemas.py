@@ -51,3 +51,12 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: str = Field(min_length=12, max_length=1000)
+
+
+class ClientCredentialsGrant(BaseModel):
+    """An integration key (`client_secret`) for an access token."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: Literal["client_credentials"]
+    client_secret: str = Field(min_length=1, max_length=200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli import jobs, mail, schedules, server, signup, tenants, token
+from tenantry.cli import jobs, keys, mail, schedules, server, signup, tenants, token
 from tenantry.cli.migrate import migrate
 from tenantry.cli.worker import worker
 
@@ -26,4 +26,5 @@ app.add_typer(mail.app, name="mail")
 app.add_typer(signup.sessions_app, name="sessions")
 app.add_typer(signup.promos_app, name="promos")
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(keys.app, name="keys")
 app.command()(signup.purge)

@@ -7,6 +7,7 @@ and the drift check rely on.
 from tenantry.models.base import Base
 from tenantry.models.event import Event
 from tenantry.models.idempotency_record import IdempotencyRecord
+from tenantry.models.integration_key import IntegrationKey
 from tenantry.models.job import Job, JobStatus
 from tenantry.models.job_tenant_clock import JobTenantClock
 from tenantry.models.login_challenge import LoginChallenge
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "Event",
     "IdempotencyRecord",
+    "IntegrationKey",
     "Job",
     "JobStatus",
     "JobTenantClock",

@@ -1,0 +1,1 @@
+"""Integration keys: a tenant's machine credentials, exchanged for short-lived tokens."""

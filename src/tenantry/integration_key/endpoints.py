@@ -1,0 +1,55 @@
+"""`/v1/tenants/{tenant_id}/keys`: create (the secret is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from tenantry.auth.access import KeyManager
+from tenantry.db import DbSession
+from tenantry.integration_key import service
+from tenantry.integration_key.schemas import KeyCreate, KeyCreated, KeyRead
+from tenantry.models import IntegrationKey
+
+router = APIRouter(prefix="/v1/tenants/{tenant_id}/keys", tags=["integration keys"])
+
+
+def _read(key: IntegrationKey) -> KeyRead:
+    return KeyRead.model_validate(key, from_attributes=True)
+
+
+@router.post(
+    "", status_code=201, response_model=KeyCreated, summary="Create a key; its secret is shown once"
+)
+async def create_key(
+    tenant_id: str, payload: KeyCreate, _: KeyManager, request: Request, session: DbSession
+) -> KeyCreated:
+    key, secret = await service.create_key(
+        session,
+        request.app.state.settings,
+        tenant_id=tenant_id,
+        name=payload.name,
+        scopes=payload.scopes,
+        expires_at=payload.expires_at,
+    )
+    await session.flush()
+    return KeyCreated(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        secret=secret,
+        scopes=key.scopes,
+        created_at=key.created_at,
+    )
+
+
+@router.get("", summary="The tenant's keys, never their secrets")
+async def list_keys(tenant_id: str, _: KeyManager, session: DbSession) -> dict[str, Any]:
+    keys = await service.list_keys(session, tenant_id)
+    return {"data": [_read(key).model_dump(mode="json") for key in keys], "next_cursor": None}
+
+
+@router.post("/{key_id}/revoke", response_model=KeyRead, summary="Revoke a key for good")
+async def revoke_key(tenant_id: str, key_id: str, _: KeyManager, session: DbSession) -> KeyRead:
+    return _read(await service.revoke_key(session, key_id, tenant_id=tenant_id))
