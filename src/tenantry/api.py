@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from tenantry.auth.endpoints import router as auth_router
+from tenantry.event.endpoints import router as event_router
 from tenantry.integration_key.endpoints import router as key_router
 from tenantry.ops.endpoints import router as ops_router
 from tenantry.signup.admin_endpoints import router as signup_admin_router
@@ -17,5 +18,6 @@ for domain_router in (
     signup_admin_router,
     tenant_router,
     key_router,
+    event_router,
 ):
     router.include_router(domain_router)

@@ -105,6 +105,7 @@ def tenant_admin_or_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 PlatformOperator = Annotated[Principal, Depends(_platform_operator)]
 KeyManager = Annotated[Principal, Depends(tenant_admin_or_scope("admin:keys"))]
+EventReader = Annotated[Principal, Depends(tenant_admin_or_scope("events:read"))]
 AdminOrService = Annotated[Principal, Depends(_admin_or_service)]
 TenantMember = Annotated[Principal, Depends(tenant_access("owner", "admin", "member"))]
 TenantAdmin = Annotated[Principal, Depends(tenant_access("owner", "admin"))]

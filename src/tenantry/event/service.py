@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.errors import ValidationFailed
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.models import Event
@@ -33,3 +35,31 @@ def record(
     )
     session.add(event)
     return event
+
+
+async def list_events(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    type_: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Event]:
+    """A tenant's events in the order they happened; `after` is the id of the last one seen."""
+    query = (
+        select(Event)
+        .where(Event.tenant_id == tenant_id)
+        .order_by(Event.occurred_at, Event.id)
+        .limit(limit)
+    )
+    if type_ is not None:
+        query = query.where(Event.type == type_)
+    if after is not None:
+        seen = await session.get(Event, after)
+        if seen is None or seen.tenant_id != tenant_id:
+            raise ValidationFailed(
+                "The cursor is not valid",
+                errors=[{"field": "after", "message": "not an event of this tenant"}],
+            )
+        query = query.where(tuple_(Event.occurred_at, Event.id) > (seen.occurred_at, seen.id))
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,41 @@
+"""`/v1/tenants/{tenant_id}/events`: the tenant's event log, for polling integrations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from tenantry.auth.access import EventReader
+from tenantry.db import DbSession
+from tenantry.event import service
+from tenantry.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/v1/tenants/{tenant_id}/events", tags=["events"])
+
+
+@router.get("", summary="Events in the order they happened; `after` = the last event id seen")
+async def list_events(
+    tenant_id: str,
+    _: EventReader,
+    session: DbSession,
+    type: Annotated[str | None, Query(max_length=100)] = None,
+    after: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    rows = await service.list_events(session, tenant_id, type_=type, after=after, limit=limit + 1)
+    page = rows[:limit]
+    return {
+        "data": [
+            {
+                "id": event.id,
+                "type": event.type,
+                "tenant_id": event.tenant_id,
+                "trace_id": event.trace_id,
+                "occurred_at": event.occurred_at,
+                "data": event.data,
+            }
+            for event in page
+        ],
+        "next_cursor": page[-1].id if len(rows) > limit else None,
+    }
