@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -21,32 +22,46 @@ def ensure_data_dir(settings: Settings) -> Path:
     return settings.data_dir
 
 
-def _read_or_create(path: Path, make: bytes) -> bytes:
-    """Write `make` to `path` unless it exists; the first writer wins under races."""
+# These files never change while a process runs, and the server secret is read
+# by every request that hashes one: read each once.
+_read: dict[Path, bytes] = {}
+
+
+def _read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The file's bytes, written from `make()` first if it does not exist (first writer wins)."""
+    if path in _read:
+        return _read[path]
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(make)
-    return make
+        content = path.read_bytes()
+    else:
+        content = make()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+    _read[path] = content
+    return content
+
+
+def _new_signing_key() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def server_secret(settings: Settings) -> bytes:
     """The HMAC key for stored secret digests."""
     if settings.secret_key:
         return settings.secret_key.encode()
-    generated = secrets.token_urlsafe(48).encode()
-    return _read_or_create(settings.data_dir / "secret.key", generated)
+    return _read_or_create(
+        settings.data_dir.resolve() / "secret.key", lambda: secrets.token_urlsafe(48).encode()
+    )
 
 
 def signing_key_pem(settings: Settings) -> bytes:
     if settings.signing_key:
         return settings.signing_key.encode()
-    generated = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return _read_or_create(settings.data_dir / "keys" / "signing.pem", generated)
+    return _read_or_create(settings.data_dir.resolve() / "keys" / "signing.pem", _new_signing_key)

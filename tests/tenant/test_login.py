@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from tenantry.config import Settings
@@ -58,6 +59,15 @@ async def answer(api: httpx.AsyncClient, code: str, **extra: str) -> httpx.Respo
     )
 
 
+@pytest.fixture
+async def code_sent(
+    api: httpx.AsyncClient, owner: dict[str, str], database: Database, signup_settings: Settings
+) -> str:
+    """The owner asked for a sign-in code; here it is."""
+    await ask(api, EMAIL)
+    return await login_code(database, signup_settings)
+
+
 def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
 
@@ -99,15 +109,8 @@ class TestVerify:
         claims = (await api.get("/v1/whoami", headers=auth(tokens["access_token"]))).json()
         assert claims["roles"] == ["owner"]
 
-    async def test_code_is_single_use(
-        self,
-        api: httpx.AsyncClient,
-        owner: dict[str, str],
-        database: Database,
-        signup_settings: Settings,
-    ) -> None:
-        await ask(api, EMAIL)
-        code = await login_code(database, signup_settings)
+    async def test_code_is_single_use(self, api: httpx.AsyncClient, code_sent: str) -> None:
+        code = code_sent
         responses = await asyncio.gather(*(answer(api, code) for _ in range(5)))
         assert sorted(r.status_code for r in responses) == [200, 400, 400, 400, 400]
         for r in responses:
@@ -115,14 +118,9 @@ class TestVerify:
                 seen(r.json()["refresh_token"])
 
     async def test_wrong_codes_count_down_then_lock(
-        self,
-        api: httpx.AsyncClient,
-        owner: dict[str, str],
-        database: Database,
-        signup_settings: Settings,
+        self, api: httpx.AsyncClient, code_sent: str
     ) -> None:
-        await ask(api, EMAIL)
-        code = await login_code(database, signup_settings)
+        code = code_sent
         for remaining in (4, 3, 2, 1, 0):
             assert (
                 assert_problem(await answer(api, wrong(code)), 400, "OTP_INVALID")[
@@ -132,15 +130,8 @@ class TestVerify:
             )
         assert_problem(await answer(api, code), 423, "OTP_LOCKED")
 
-    async def test_expired_code(
-        self,
-        api: httpx.AsyncClient,
-        owner: dict[str, str],
-        database: Database,
-        signup_settings: Settings,
-    ) -> None:
-        await ask(api, EMAIL)
-        code = await login_code(database, signup_settings)
+    async def test_expired_code(self, api: httpx.AsyncClient, code_sent: str) -> None:
+        code = code_sent
         clock.advance(timedelta(minutes=11))
         assert_problem(await answer(api, code), 410, "OTP_EXPIRED")
 

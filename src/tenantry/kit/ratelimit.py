@@ -11,6 +11,7 @@ import ipaddress
 import math
 import time
 from dataclasses import dataclass
+from functools import cache
 
 import structlog
 from fastapi import Request
@@ -24,6 +25,12 @@ from tenantry.metrics import RATE_LIMIT_REJECTIONS
 log = structlog.get_logger(__name__)
 
 
+@cache
+def _parse(rate: str) -> RateLimitItem:
+    """Rates are settings read on every request: parse each once."""
+    return parse(rate)
+
+
 @dataclass(frozen=True)
 class Limit:
     name: str  # the policy name in headers and metrics, e.g. "signup-ip"
@@ -31,7 +38,7 @@ class Limit:
 
     @classmethod
     def of(cls, name: str, rate: str) -> Limit:
-        return cls(name, parse(rate))
+        return cls(name, _parse(rate))
 
     @property
     def window_s(self) -> int:
