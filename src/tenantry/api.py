@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from tenantry.auth.endpoints import router as auth_router
 from tenantry.event.endpoints import router as event_router
 from tenantry.integration_key.endpoints import router as key_router
+from tenantry.job.endpoints import router as job_router
 from tenantry.ops.endpoints import router as ops_router
 from tenantry.signup.admin_endpoints import router as signup_admin_router
 from tenantry.signup.endpoints import router as signup_router
@@ -18,6 +19,7 @@ for domain_router in (
     signup_admin_router,
     tenant_router,
     key_router,
+    job_router,
     event_router,
 ):
     router.include_router(domain_router)

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     continuation_token_ttl: Duration = timedelta(hours=1)
     access_token_ttl: Duration = timedelta(minutes=15)
     refresh_token_ttl: Duration = timedelta(days=7)
+    # The longest lifetime any access token may have (`token mint --ttl` included): a
+    # retired signing key verifies this long after it last signed.
+    max_token_ttl: Duration = timedelta(hours=24)
+    # How often each process looks for new revocations and signing-key changes.
+    auth_refresh_interval: Duration = timedelta(seconds=1)
 
     # -- provisioning: the host application's endpoint called by the `notify_host` step
     provisioning_webhook_url: str | None = None
@@ -119,6 +124,10 @@ class Settings(BaseSettings):
     job_retention_completed: Duration = timedelta(hours=24)
     job_retention_failed: Duration = timedelta(days=7)
     worker_shutdown_grace: Duration = timedelta(seconds=20)
+    # Admission caps over PENDING + PROCESSING jobs submitted through the jobs API.
+    enqueue_max_inflight_total: int = Field(default=80, ge=1)
+    enqueue_max_inflight_per_tenant: int = Field(default=20, ge=1)
+    enqueue_max_inflight_per_kind: dict[str, int] = {}
 
     @field_validator("job_modules", "trusted_proxies", mode="before")
     @classmethod

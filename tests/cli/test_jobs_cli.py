@@ -37,7 +37,12 @@ def jobs(database_url: str, tmp_path: Path) -> dict[str, str]:
             async with database.session() as session:
                 failed = await enqueue(session, "canary.ping", {}, tenant_id="ten_a")
                 pending = await enqueue(
-                    session, "canary.ping", {"n": 1}, tenant_id="ten_b", queue="bulk"
+                    session,
+                    "canary.ping",
+                    {"n": 1},
+                    tenant_id="ten_b",
+                    queue="bulk",
+                    submitted_by="usr_b",
                 )
             async with database.session() as session:
                 (claimed,) = await queue.claim(
@@ -89,6 +94,13 @@ class TestJobs:
         assert counts == {("bulk", "PENDING"): 1, ("default", "FAILED"): 1}
         bulk = next(r for r in stats["queues"] if r["queue"] == "bulk")
         assert bulk["paused"] is True and bulk["oldest_pending_age_s"] >= 0
+        # Only the submitted job counts against the admission caps.
+        assert stats["admission"] == [
+            {"cap": "total", "limit": 80, "in_use": 1},
+            {"cap": "tenant ten_b", "limit": 20, "in_use": 1},
+        ]
+        code, out = invoke(env, "jobs", "stats")
+        assert code == 0 and "admission caps" in out and "tenant ten_b" in out
 
     def test_retry_only_failed(self, env: dict[str, str], jobs: dict[str, str]) -> None:
         assert invoke(env, "jobs", "retry", jobs["failed"])[0] == 0

@@ -87,17 +87,18 @@ def tenant_access(*roles: str) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
-def tenant_admin_or_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    """A tenant owner or admin, or an integration of that tenant holding `scope`."""
+def tenant_admin_or_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A tenant owner or admin, or an integration of that tenant holding one of `scopes`."""
     as_admin = tenant_access("owner", "admin")
+    wanted = " or ".join(scopes)
 
     async def check(tenant_id: str, request: Request, principal: Authenticated) -> Principal:
         if principal.audience is not Audience.INTEGRATION:
             return await as_admin(tenant_id, request, principal)
         if principal.tenant_id != tenant_id:
             raise deny(request, principal, "tenant_mismatch", "The token is for another tenant")
-        if scope not in principal.scopes:
-            raise deny(request, principal, "scope_missing", f"This route needs the {scope} scope")
+        if principal.scopes.isdisjoint(scopes):
+            raise deny(request, principal, "scope_missing", f"This route needs scope {wanted}")
         return principal
 
     return check
@@ -106,6 +107,8 @@ def tenant_admin_or_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 PlatformOperator = Annotated[Principal, Depends(_platform_operator)]
 KeyManager = Annotated[Principal, Depends(tenant_admin_or_scope("admin:keys"))]
 EventReader = Annotated[Principal, Depends(tenant_admin_or_scope("events:read"))]
+JobSubmitter = Annotated[Principal, Depends(tenant_admin_or_scope("jobs:write"))]
+JobReader = Annotated[Principal, Depends(tenant_admin_or_scope("jobs:read", "jobs:write"))]
 AdminOrService = Annotated[Principal, Depends(_admin_or_service)]
 TenantMember = Annotated[Principal, Depends(tenant_access("owner", "admin", "member"))]
 TenantAdmin = Annotated[Principal, Depends(tenant_access("owner", "admin"))]

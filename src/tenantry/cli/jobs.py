@@ -9,6 +9,7 @@ import typer
 from tenantry.cli.console import JsonFlag, console, in_session, print_json, show
 from tenantry.config import Settings
 from tenantry.job import service
+from tenantry.job.admission import Cap, all_caps
 from tenantry.models import Job, JobStatus
 
 app = typer.Typer(help="Inspect and act on jobs.", no_args_is_help=True)
@@ -84,12 +85,17 @@ def show_(job_id: str, as_json: JsonFlag = False) -> None:
 
 @app.command("stats")
 def stats(as_json: JsonFlag = False) -> None:
-    """Counts per queue and status, oldest waiting job, paused queues."""
+    """Counts per queue and status, oldest waiting job, paused queues, admission caps in use."""
+    settings = Settings()
 
-    async def read(session: Any) -> tuple[list[service.QueueStats], list[str]]:
-        return await service.queue_stats(session), await service.paused_queues(session)
+    async def read(session: Any) -> tuple[list[service.QueueStats], list[str], list[Cap]]:
+        return (
+            await service.queue_stats(session),
+            await service.paused_queues(session),
+            await all_caps(session, settings),
+        )
 
-    entries, paused = in_session(read)
+    entries, paused, caps = in_session(read)
     rows = [
         {
             "queue": e.queue,
@@ -102,12 +108,14 @@ def stats(as_json: JsonFlag = False) -> None:
         }
         for e in entries
     ]
+    admission = [{"cap": c.scope, "limit": c.limit, "in_use": c.in_use} for c in caps]
     if as_json:
-        print_json({"queues": rows, "paused": paused})
+        print_json({"queues": rows, "paused": paused, "admission": admission})
         return
     show(rows, ["queue", "status", "count", "oldest_pending_age_s", "paused"], as_json=False)
     if paused:
         console.print(f"paused queues: {', '.join(paused)}")
+    show(admission, ["cap", "limit", "in_use"], as_json=False, title="admission caps")
 
 
 @app.command("retry")

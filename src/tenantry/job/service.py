@@ -1,26 +1,103 @@
-"""Operator actions on jobs and queues; the CLI (and later the API) call these, never raw SQL."""
+"""Actions on jobs and queues: tenants' submissions through the API, and the operators' CLI."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.errors import NotFound, TenantryError
+from tenantry.event import service as events
+from tenantry.job import admission
 from tenantry.kit.clock import utcnow
 from tenantry.metrics import QUEUE_DEPTH
 from tenantry.models import Job, JobStatus, QueueState
-from tenantry.worker.queue import virtual_time
+from tenantry.worker.queue import enqueue, virtual_time
+from tenantry.worker.registry import UnknownJobKind, registry
 
 RETENTION_BATCH = 1000
 
 
 class JobStateConflict(TenantryError):
     status, code, title = 409, "JOB_STATE", "The job is not in a state that allows this"
+
+
+class UnknownKind(TenantryError):
+    status, code, title = 400, "UNKNOWN_JOB_KIND", "No such job kind"
+
+
+async def submit_job(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    tenant_id: str,
+    kind: str,
+    payload: Any,
+    submitted_by: str,
+) -> Job:
+    """A tenant's job, admitted under the caps and durable once the caller commits."""
+    try:
+        known = registry.get(kind).tenant_submittable
+    except UnknownJobKind:
+        known = False
+    if not known:
+        raise UnknownKind(f"{kind!r} is not a job kind tenants can submit")
+    await admission.admit(session, settings, tenant_id=tenant_id, kind=kind)
+    job_id = await enqueue(session, kind, payload, tenant_id=tenant_id, submitted_by=submitted_by)
+    events.record(
+        session,
+        "job.Submitted",
+        tenant_id=tenant_id,
+        subject_id=job_id,
+        data={"kind": kind, "submitted_by": submitted_by},
+    )
+    return await get_job(session, job_id)
+
+
+async def get_submitted(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
+    """A job the tenant submitted; the platform's own jobs for it are not the tenant's to see."""
+    job = await session.get(Job, job_id)
+    if job is None or job.tenant_id != tenant_id or job.submitted_by is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+async def list_submitted(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    status: JobStatus | None,
+    kind: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[Job]:
+    """Newest first; `after` is the (created_at, id) of the last job already seen."""
+    query = (
+        select(Job)
+        .where(Job.tenant_id == tenant_id, Job.submitted_by.is_not(None))
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Job.status == status.value)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if after is not None:
+        query = query.where(tuple_(Job.created_at, Job.id) < after)
+    return (await session.execute(query)).scalars().all()
+
+
+async def cancel_submitted(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
+    await get_submitted(session, tenant_id, job_id)
+    job = await cancel_job(session, job_id)
+    events.record(session, "job.Cancelled", tenant_id=tenant_id, subject_id=job_id)
+    return job
 
 
 async def get_job(session: AsyncSession, job_id: str) -> Job:

@@ -4,6 +4,8 @@ Importing this package registers every table, which Alembic's autogenerate
 and the drift check rely on.
 """
 
+from tenantry.models.auth_revision import AuthRevision
+from tenantry.models.authz_denial import AuthzDenial
 from tenantry.models.base import Base
 from tenantry.models.event import Event
 from tenantry.models.idempotency_record import IdempotencyRecord
@@ -18,11 +20,15 @@ from tenantry.models.provisioning_step import ProvisioningStep, StepStatus
 from tenantry.models.queue_state import QueueState
 from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.schedule import Schedule
+from tenantry.models.signing_key import KeyStatus, SigningKey
 from tenantry.models.signup_session import SignupSession, SignupStatus
 from tenantry.models.tenant import Tenant
+from tenantry.models.token_revocation import RevocationKind, TokenRevocation
 from tenantry.models.user import User
 
 __all__ = [
+    "AuthRevision",
+    "AuthzDenial",
     "Base",
     "Event",
     "IdempotencyRecord",
@@ -30,6 +36,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "JobTenantClock",
+    "KeyStatus",
     "LoginChallenge",
     "MailMessage",
     "MailStatus",
@@ -38,10 +45,13 @@ __all__ = [
     "ProvisioningStep",
     "QueueState",
     "RefreshToken",
+    "RevocationKind",
     "Schedule",
+    "SigningKey",
     "SignupSession",
     "SignupStatus",
     "StepStatus",
     "Tenant",
+    "TokenRevocation",
     "User",
 ]

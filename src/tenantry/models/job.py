@@ -26,6 +26,9 @@ class JobStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+ADMITTED = "submitted_by IS NOT NULL AND status IN ('PENDING', 'PROCESSING')"
+
+
 class Job(Base):
     __tablename__ = "jobs"
 
@@ -50,6 +53,9 @@ class Job(Base):
     # "<tenant or ->:<kind>:<idempotency key>": one column makes the triple unique
     # on both backends (a composite with a NULL tenant would never conflict).
     dedupe_key: Mapped[str | None] = mapped_column(String(400), unique=True)
+    # Who enqueued it through the jobs API (a user or key id); NULL for the platform's
+    # own work. Only submitted jobs count against the admission caps.
+    submitted_by: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
         # Claim order over pending jobs only: the index stays as small as the backlog.
@@ -67,5 +73,20 @@ class Job(Base):
             sqlite_where=text("status = 'PROCESSING'"),
         ),
         Index("ix_jobs_tenant_status", "tenant_id", "status"),
+        # Admission counts what is in flight of the submitted jobs: a small index.
+        Index(
+            "ix_jobs_admitted",
+            "tenant_id",
+            "kind",
+            postgresql_where=text(ADMITTED),
+            sqlite_where=text(ADMITTED),
+        ),
+        Index(
+            "ix_jobs_submitted",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("submitted_by IS NOT NULL"),
+            sqlite_where=text("submitted_by IS NOT NULL"),
+        ),
         Index("ix_jobs_status_finished", "status", "finished_at"),
     )

@@ -59,6 +59,7 @@ class JobSpec:
     max_attempts: int | None = None
     idempotency_key: str | None = None
     priority: int = 0  # lower runs first
+    submitted_by: str | None = None  # the API caller who submitted it (admission counts these)
 
     @property
     def dedupe_key(self) -> str | None:
@@ -136,6 +137,7 @@ def _row(spec: JobSpec, vtime: int, now: datetime) -> dict[str, Any]:
         "run_at": spec.run_at or now,
         "created_at": now,
         "dedupe_key": spec.dedupe_key,
+        "submitted_by": spec.submitted_by,
     }
 
 
@@ -199,9 +201,20 @@ async def enqueue(
     max_attempts: int | None = None,
     idempotency_key: str | None = None,
     priority: int = 0,
+    submitted_by: str | None = None,
 ) -> str:
     """Write one job in the caller's transaction: it exists if and only if that commits."""
-    spec = JobSpec(kind, payload, tenant_id, queue, run_at, max_attempts, idempotency_key, priority)
+    spec = JobSpec(
+        kind,
+        payload,
+        tenant_id,
+        queue,
+        run_at,
+        max_attempts,
+        idempotency_key,
+        priority,
+        submitted_by,
+    )
     (job_id,) = await enqueue_many(session, [spec])
     return job_id
 
