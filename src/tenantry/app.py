@@ -13,7 +13,9 @@ from fastapi import FastAPI
 
 from tenantry import __version__
 from tenantry.api import router
+from tenantry.auth.denials import DenialLog
 from tenantry.auth.jwt import TokenIssuer
+from tenantry.auth.trust import Trust
 from tenantry.config import Settings, check_environment
 from tenantry.datadir import ensure_data_dir, server_secret, signing_key_pem
 from tenantry.db import Database
@@ -58,6 +60,16 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         state.mail = build_backend(settings)
         state.rate_limiter = RateLimiter(settings.redis_url)
         state.tokens = build_token_issuer(settings)
+        state.trust = Trust(state.database, settings, state.tokens)
+        try:
+            await state.trust.refresh()
+        except Exception:  # down or not migrated: readiness says so; the refresh task retries
+            log.warning("auth_refresh_failed", exc_info=True)
+        state.denials = DenialLog(state.database)
+        background = [
+            asyncio.create_task(state.trust.run(), name="auth-refresh"),
+            asyncio.create_task(state.denials.run(), name="denials-flush"),
+        ]
         load_task_modules(settings)
         worker = Worker(state.database, settings) if embedded_worker else None
         worker_run = asyncio.create_task(worker.run(), name="embedded-worker") if worker else None
@@ -72,6 +84,10 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
             yield
         finally:
             state.shutting_down = True
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await state.denials.flush()
             if worker is not None and worker_run is not None:
                 worker.stop()
                 await worker_run

@@ -23,6 +23,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "tenantry_read_only"
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -49,7 +51,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -122,6 +125,19 @@ class Database:
                 yield session
             for callback in session.info.pop(_AFTER_COMMIT, ()):
                 callback()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only snapshot that never waits for the writer (SQLite: a deferred BEGIN).
+
+        For background readers that may run while this process writes, such as
+        the auth refresh: they must not queue behind (or inside) a request's
+        write transaction.
+        """
+        async with self.engine.connect() as connection:
+            await connection.execution_options(**{_READ_ONLY: True})
+            async with connection.begin():
+                yield connection
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -128,3 +128,8 @@ AUTHZ_DENIALS = Counter(
 KEY_EXCHANGE_FAILURES = Counter(
     "tenantry_key_exchange_failures_total", "Refused integration-key exchanges.", ["reason"]
 )
+
+AUTHZ_DENIALS_DROPPED = Counter(
+    "tenantry_authz_denials_dropped_total",
+    "Refusals not written to the denials table because its buffer was full (still logged).",
+)

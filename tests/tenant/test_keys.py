@@ -16,6 +16,7 @@ from tenantry.config import Settings
 from tenantry.kit.clock import clock, utcnow
 from tests.conftest import LogCapture
 from tests.fixtures.secrets import seen
+from tests.fixtures.workers import wait_for
 from tests.tenant.conftest import auth
 from tests.test_errors import assert_problem
 
@@ -81,6 +82,13 @@ class TestLifecycle:
             await api.post(path, headers=auth(owner["access_token"])), 409, "ALREADY_REVOKED"
         )
         assert_problem(await exchange(api, secret), 401, "TOKEN_REVOKED")
+
+        # Tokens exchanged before the revoke die as well.
+        async def refused() -> bool:
+            response = await api.get("/v1/whoami", headers=auth(body["access_token"]))
+            return response.status_code == 401
+
+        await wait_for(refused)
         refusal = next(e for e in logs.events("key_exchange_refused"))
         assert refusal["key_prefix"] == key["prefix"] and refusal["reason"] == "revoked"
         assert secret not in logs.text

@@ -9,7 +9,7 @@ import httpx
 from tenantry.config import Settings
 from tenantry.db import Database
 from tests.fixtures.secrets import seen
-from tests.fixtures.workers import running_worker
+from tests.fixtures.workers import running_worker, wait_for
 from tests.tenant.conftest import auth, provisioned, verified
 from tests.test_errors import assert_problem
 
@@ -116,14 +116,26 @@ class TestRefresh:
         assert any(e["event"] == "refresh_token_reuse" for e in logs.events())  # type: ignore[attr-defined]
 
     async def test_logout_revokes(self, api: httpx.AsyncClient, owner: dict[str, str]) -> None:
-        assert (
-            await api.post("/v1/auth/logout", json={"refresh_token": owner["refresh_token"]})
-        ).status_code == 204
+        logout = await api.post(
+            "/v1/auth/logout",
+            json={"refresh_token": owner["refresh_token"]},
+            headers=auth(owner["access_token"]),
+        )
+        assert logout.status_code == 204
         after = await api.post(
             "/v1/auth/token",
             json={"grant_type": "refresh_token", "refresh_token": owner["refresh_token"]},
         )
         assert_problem(after, 401, "TOKEN_REVOKED")
+
+        # The access token sent along dies too, on every process at its next look.
+        async def refused() -> bool:
+            response = await api.get("/v1/whoami", headers=auth(owner["access_token"]))
+            return response.status_code == 401
+
+        await wait_for(refused)
+        whoami = await api.get("/v1/whoami", headers=auth(owner["access_token"]))
+        assert_problem(whoami, 401, "TOKEN_REVOKED")
 
     async def test_bad_requests(self, api: httpx.AsyncClient) -> None:
         assert_problem(

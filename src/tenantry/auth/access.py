@@ -1,7 +1,8 @@
 """Who may call a route: Annotated aliases that state the audience, roles and tenant it needs.
 
-Every refusal is a 403 FORBIDDEN with a `reason`, logged as `authz_deny` and
-counted in `tenantry_authz_denials_total{reason}`.
+Every refusal is a 403 FORBIDDEN with a `reason`, logged as `authz_deny`,
+counted in `tenantry_authz_denials_total{reason}` and recorded for
+`tenantry denials` (tenantry.auth.denials).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Request
 
+from tenantry.auth.denials import DenialLog
 from tenantry.auth.dependencies import Authenticated
 from tenantry.auth.jwt import Audience
 from tenantry.auth.principals import Principal
@@ -33,6 +35,15 @@ def deny(request: Request, principal: Principal, reason: str, detail: str) -> Fo
         reason=reason,
         route=route,
         subject=principal.subject,
+        tenant_id=principal.tenant_id,
+    )
+    denials: DenialLog = request.app.state.denials
+    denials.add(
+        reason=reason,
+        route=route,
+        method=request.method,
+        subject=principal.subject,
+        audience=principal.audience.value,
         tenant_id=principal.tenant_id,
     )
     return Forbidden(detail, reason=reason)

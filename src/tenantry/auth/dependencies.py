@@ -9,10 +9,11 @@ from fastapi import Depends, Request
 
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.auth.principals import Principal
+from tenantry.auth.trust import Trust
 from tenantry.errors import Unauthenticated
 
 
-def _bearer_token(request: Request) -> str:
+def bearer_token(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Send an access token as 'Authorization: Bearer <token>'")
@@ -20,8 +21,12 @@ def _bearer_token(request: Request) -> str:
 
 
 async def _authenticated(request: Request) -> Principal:
-    issuer: TokenIssuer = request.app.state.tokens
-    principal = Principal.from_claims(issuer.verify(_bearer_token(request)))
+    state = request.app.state
+    issuer: TokenIssuer = state.tokens
+    claims = issuer.verify(bearer_token(request))
+    trust: Trust = state.trust
+    trust.check(claims)
+    principal = Principal.from_claims(claims)
     structlog.contextvars.bind_contextvars(user_id=principal.subject, tenant_id=principal.tenant_id)
     return principal
 

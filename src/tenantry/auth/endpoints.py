@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -10,8 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, TypeAdapter, ValidationError
 
 from tenantry.auth import login as login_service
-from tenantry.auth import passwords, sessions
-from tenantry.auth.dependencies import Authenticated
+from tenantry.auth import passwords, revocation, sessions
+from tenantry.auth.dependencies import Authenticated, bearer_token
 from tenantry.auth.jwt import Audience
 from tenantry.auth.schemas import (
     ClientCredentialsGrant,
@@ -22,18 +23,23 @@ from tenantry.auth.schemas import (
     PasswordGrant,
     RefreshGrant,
 )
+from tenantry.auth.signing_keys import JWKS_MAX_AGE
 from tenantry.db import DbSession
-from tenantry.errors import Unauthenticated, ValidationFailed, problem_response
+from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed, problem_response
 from tenantry.integration_key import service as integration_keys
 from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
+from tenantry.models import RevocationKind
 
 router = APIRouter(tags=["auth"])
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify Tenantry's access tokens")
-async def jwks(request: Request) -> dict[str, Any]:
-    keys: dict[str, Any] = request.app.state.tokens.jwks()
-    return keys
+async def jwks(request: Request) -> JSONResponse:
+    # A key is published JWKS_MAX_AGE before it may sign, so a cached copy never misses it.
+    max_age = int(JWKS_MAX_AGE.total_seconds())
+    return JSONResponse(
+        request.app.state.tokens.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
+    )
 
 
 @router.get("/v1/whoami", summary="The verified claims of the caller's token")
@@ -112,9 +118,24 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.post("/v1/auth/logout", status_code=204, summary="Revoke a refresh token and its family")
+@router.post(
+    "/v1/auth/logout",
+    status_code=204,
+    summary="Revoke a refresh token and its family, and the access token sent along (if any)",
+)
 async def logout(payload: LogoutRequest, request: Request, session: DbSession) -> Response:
-    await sessions.revoke(session, request.app.state.settings, payload.refresh_token)
+    settings = request.app.state.settings
+    await sessions.revoke(session, settings, payload.refresh_token)
+    if request.headers.get("authorization"):
+        try:
+            claims = request.app.state.tokens.verify(bearer_token(request))
+        except TenantryError:
+            claims = None  # expired or foreign: nothing left to revoke
+        if claims is not None:
+            expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+            await revocation.revoke(
+                session, settings, RevocationKind.JTI, claims["jti"], expires_at=expires_at
+            )
     return Response(status_code=204)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tenantry.cli.console import JsonFlag, console, in_session, show
+from tenantry.config import Settings
 from tenantry.integration_key import service
 
 app = typer.Typer(help="Integration keys.", no_args_is_help=True)
@@ -36,5 +37,6 @@ def list_keys(
 @app.command("revoke")
 def revoke(key_id: str) -> None:
     """Cut off a compromised or abusive key: its next exchange is refused."""
-    key = in_session(lambda s: service.revoke_key(s, key_id))
+    settings = Settings()
+    key = in_session(lambda s: service.revoke_key(s, settings, key_id))
     console.print(f"{key.id} ({key.prefix}…{key.last_four}) revoked")

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli import jobs, keys, mail, schedules, server, signup, tenants, token
+from tenantry.cli import (
+    jobs,
+    keys,
+    mail,
+    schedules,
+    server,
+    signing_keys,
+    signup,
+    tenants,
+    token,
+)
+from tenantry.cli.denials import denials
 from tenantry.cli.migrate import migrate
 from tenantry.cli.worker import worker
 
@@ -19,6 +30,8 @@ app.command()(server.serve)
 app.command()(worker)
 app.command()(migrate)
 app.add_typer(token.app, name="token")
+app.add_typer(token.app, name="tokens", hidden=True)
+app.add_typer(signing_keys.app, name="signing-keys")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(jobs.queues_app, name="queues")
 app.add_typer(schedules.app, name="schedules")
@@ -28,3 +41,4 @@ app.add_typer(signup.promos_app, name="promos")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(keys.app, name="keys")
 app.command()(signup.purge)
+app.command()(denials)

@@ -51,5 +51,8 @@ async def list_keys(tenant_id: str, _: KeyManager, session: DbSession) -> dict[s
 
 
 @router.post("/{key_id}/revoke", response_model=KeyRead, summary="Revoke a key for good")
-async def revoke_key(tenant_id: str, key_id: str, _: KeyManager, session: DbSession) -> KeyRead:
-    return _read(await service.revoke_key(session, key_id, tenant_id=tenant_id))
+async def revoke_key(
+    tenant_id: str, key_id: str, _: KeyManager, request: Request, session: DbSession
+) -> KeyRead:
+    settings = request.app.state.settings
+    return _read(await service.revoke_key(session, settings, key_id, tenant_id=tenant_id))

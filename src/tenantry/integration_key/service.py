@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.auth import revocation
 from tenantry.auth.jwt import Audience, TokenIssuer
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
@@ -18,7 +19,7 @@ from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.metrics import KEY_EXCHANGE_FAILURES
-from tenantry.models import IntegrationKey
+from tenantry.models import IntegrationKey, RevocationKind
 
 log = structlog.get_logger(__name__)
 
@@ -74,9 +75,10 @@ async def list_keys(session: AsyncSession, tenant_id: str) -> Sequence[Integrati
 
 
 async def revoke_key(
-    session: AsyncSession, key_id: str, *, tenant_id: str | None = None
+    session: AsyncSession, settings: Settings, key_id: str, *, tenant_id: str | None = None
 ) -> IntegrationKey:
-    """Final: the next exchange is refused. A second revoke is `409 ALREADY_REVOKED`."""
+    """Final: the next exchange is refused, and so are the tokens it was exchanged for.
+    A second revoke is `409 ALREADY_REVOKED`."""
     key = await session.get(IntegrationKey, key_id)
     if key is None or (tenant_id is not None and key.tenant_id != tenant_id):
         raise NotFound(f"no key {key_id}")
@@ -90,6 +92,9 @@ async def revoke_key(
     if revoked.scalar_one_or_none() is None:
         raise AlreadyRevoked(f"key {key_id} is revoked already")
     await session.refresh(key)
+    await revocation.revoke(
+        session, settings, RevocationKind.SUBJECT, key.id, reason="integration key revoked"
+    )
     events.record(session, "key.Revoked", tenant_id=key.tenant_id, subject_id=key.id)
     return key
 

@@ -1,5 +1,4 @@
-"""One counter that every change to signing keys or revocations increments, in its own
-transaction: each process polls this single row and reloads only when it moved."""
+"""The auth revision counter (one row); see tenantry.auth.revision."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from tenantry.db import Database
 ENTRY_POINT_GROUP = "tenantry.job_kinds"
 BUILT_IN_TASK_MODULES = (
     "tenantry.worker.tasks",
+    "tenantry.auth.tasks",
     "tenantry.mail.tasks",
     "tenantry.signup.tasks",
     "tenantry.provisioning.tasks",

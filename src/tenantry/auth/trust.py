@@ -1,0 +1,62 @@
+"""What this process trusts: the signing keys and the token revocations of the database.
+
+Every `auth_refresh_interval` (1 s by default) a background task reads the
+auth revision; when it moved, it reloads the key set into the token issuer
+and the revocation list. A revocation or a key change made by any process
+(the CLI included) is therefore in force everywhere within about one interval,
+and the check on each request costs a few dictionary lookups, no query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from tenantry.auth.jwt import KeySet, TokenIssuer
+from tenantry.auth.revision import read_revision
+from tenantry.auth.revocation import RevocationList, load_revocations
+from tenantry.auth.signing_keys import load_keyset
+from tenantry.config import Settings
+from tenantry.db import Database
+from tenantry.errors import TokenRevoked
+
+log = structlog.get_logger(__name__)
+
+
+class Trust:
+    def __init__(self, database: Database, settings: Settings, issuer: TokenIssuer) -> None:
+        self.database = database
+        self.settings = settings
+        self.issuer = issuer
+        self.revocations = RevocationList()
+        self._revision: int | None = None
+
+    async def refresh(self) -> None:
+        """Reload keys and revocations if any changed since the last look."""
+        async with self.database.read() as connection:
+            revision = await read_revision(connection)
+            if revision == self._revision:
+                return
+            issuer = self.issuer
+            keys = await load_keyset(connection, self.settings, issuer.configured_verifiers)
+            revocations = await load_revocations(connection)
+        issuer.use(keys or KeySet.of(issuer.configured_private, issuer.configured_verifiers))
+        self.revocations = revocations
+        self._revision = revision
+        log.info("auth_reloaded", revision=revision, signing_kid=issuer.signing_kid)
+
+    async def run(self) -> None:
+        """Refresh until cancelled; a failed look is logged and retried next interval."""
+        interval = self.settings.auth_refresh_interval.total_seconds()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh()
+            except Exception:
+                log.warning("auth_refresh_failed", exc_info=True)
+
+    def check(self, claims: dict[str, Any]) -> None:
+        if self.revocations.revoked(claims):
+            raise TokenRevoked("The token has been revoked")

@@ -1,0 +1,73 @@
+"""`tenantry signing-keys`: rotate the keys that sign access tokens without refusing any."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from tenantry.auth import signing_keys as service
+from tenantry.cli.console import JsonFlag, console, in_session, show
+from tenantry.config import Settings
+from tenantry.kit.clock import utcnow
+from tenantry.models import SigningKey
+
+app = typer.Typer(
+    help="Rotate token signing keys: add, wait, promote, retire the old one.",
+    no_args_is_help=True,
+)
+
+
+COLUMNS = ["kid", "status", "signs", "in_jwks", "created_at", "deactivated_at", "verify_until"]
+
+
+def _row(key: SigningKey) -> dict[str, Any]:
+    trusted = key.verify_until is None or utcnow() < key.verify_until
+    return {
+        "kid": key.kid,
+        "status": key.status,
+        "signs": key.status == "active",
+        "in_jwks": trusted,
+        "created_at": key.created_at,
+        "activated_at": key.activated_at,
+        "deactivated_at": key.deactivated_at,
+        "verify_until": key.verify_until,
+    }
+
+
+@app.command("list")
+def list_(as_json: JsonFlag = False) -> None:
+    """Every key, the one that signs, and until when retired keys verify."""
+    rows = [_row(key) for key in in_session(service.list_keys)]
+    show(rows, COLUMNS, as_json=as_json)
+
+
+@app.command()
+def add() -> None:
+    """Publish a new key in the JWKS; it signs nothing until promoted."""
+    settings = Settings()
+    key = in_session(lambda s: service.add_key(s, settings))
+    console.print(
+        f"{key.kid} published; promote it after {service.promotable_at(key):%H:%M:%S} UTC, "
+        "once verifiers' JWKS caches have it"
+    )
+
+
+@app.command()
+def promote(
+    kid: str,
+    force: Annotated[
+        bool, typer.Option(help="Skip the wait for JWKS caches (no verifier caches it).")
+    ] = False,
+) -> None:
+    """Sign new tokens with this published key; the previous one keeps verifying."""
+    in_session(lambda s: service.promote_key(s, kid, force=force))
+    console.print(f"{kid} signs new tokens (every process within a second)")
+
+
+@app.command()
+def retire(kid: str) -> None:
+    """Stop trusting a key that no longer signs, once every token it signed has expired."""
+    settings = Settings()
+    key = in_session(lambda s: service.retire_key(s, settings, kid))
+    console.print(f"{kid} retired; it verifies until {key.verify_until:%Y-%m-%d %H:%M:%S} UTC")
