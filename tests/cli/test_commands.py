@@ -39,11 +39,13 @@ class TestMigrate:
 
 
 class TestTokenMint:
-    def test_prints_a_token_the_deployment_verifies(self, tmp_path: Path) -> None:
+    def test_prints_a_token_the_deployment_verifies(
+        self, tmp_path: Path, database_url: str
+    ) -> None:
         result = runner.invoke(
             app,
             ["token", "mint", "--audience", "platform", "--role", "admin", "--ttl", "2h"],
-            env=env(tmp_path),
+            env=env(tmp_path, database_url),
         )
         assert result.exit_code == 0, result.output
         from tenantry.app import build_token_issuer
@@ -54,9 +56,9 @@ class TestTokenMint:
         assert claims["aud"] == Audience.PLATFORM and claims["roles"] == ["admin"]
         assert claims["exp"] - claims["iat"] == 7200
 
-    def test_service_token(self, tmp_path: Path) -> None:
+    def test_service_token(self, tmp_path: Path, database_url: str) -> None:
         args = ["token", "mint", "--audience", "internal", "--role", "service"]
-        assert runner.invoke(app, args, env=env(tmp_path)).exit_code == 0
+        assert runner.invoke(app, args, env=env(tmp_path, database_url)).exit_code == 0
 
     @pytest.mark.parametrize(
         "args",

@@ -1,4 +1,6 @@
-"""Who may call a route: Annotated aliases that state the audience, roles and tenant it needs.
+"""Who may call a route: Annotated aliases that state the audience, roles, scopes and tenant it
+needs, built from two checks (`PlatformAccess`, `TenantAccess`) whose requirements stay
+readable as attributes, so tests can derive what each route must refuse from the route table.
 
 Every refusal is a 403 FORBIDDEN with a `reason`, logged as `authz_deny`,
 counted in `tenantry_authz_denials_total{reason}` and recorded for
@@ -7,7 +9,7 @@ counted in `tenantry_authz_denials_total{reason}` and recorded for
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from typing import Annotated
 
 import structlog
@@ -49,77 +51,64 @@ def deny(request: Request, principal: Principal, reason: str, detail: str) -> Fo
     return Forbidden(detail, reason=reason)
 
 
-async def _platform_operator(request: Request, principal: Authenticated) -> Principal:
-    if principal.audience is not Audience.PLATFORM:
-        raise deny(request, principal, "audience_mismatch", "This route is for platform operators")
-    if not principal.roles & {"admin", "support"}:
-        raise deny(
-            request, principal, "role_mismatch", "This route needs the admin or support role"
-        )
-    return principal
+def _one_of(names: Iterable[str]) -> str:
+    return " or ".join(sorted(names))
 
 
-async def _admin_or_service(request: Request, principal: Authenticated) -> Principal:
-    """Platform admins, and services with an `internal` token (re-queue automation)."""
-    if principal.audience is Audience.INTERNAL and "service" in principal.roles:
+class PlatformAccess:
+    """An operator of the deployment with one of `roles`; with `services`, also a service's
+    `internal` token (re-queue automation)."""
+
+    def __init__(self, roles: Iterable[str], *, services: bool = False) -> None:
+        self.roles = frozenset(roles)
+        self.services = services
+
+    async def __call__(self, request: Request, principal: Authenticated) -> Principal:
+        if self.services and principal.audience is Audience.INTERNAL:
+            if "service" in principal.roles:
+                return principal
+            raise deny(request, principal, "role_mismatch", "This route needs the service role")
+        if principal.audience is not Audience.PLATFORM:
+            raise deny(request, principal, "audience_mismatch", "This route is for operators")
+        if principal.roles.isdisjoint(self.roles):
+            needed = _one_of(self.roles)
+            raise deny(request, principal, "role_mismatch", f"This route needs role {needed}")
         return principal
-    if principal.audience is not Audience.PLATFORM:
-        raise deny(
-            request,
-            principal,
-            "audience_mismatch",
-            "This route is for platform admins and services",
-        )
-    if "admin" not in principal.roles:
-        raise deny(request, principal, "role_mismatch", "This route needs the admin role")
-    return principal
 
 
-def tenant_access(*roles: str) -> Callable[..., Awaitable[Principal]]:
-    """A user of the tenant named in the path, with one of `roles`."""
-    allowed = frozenset(roles)
+class TenantAccess:
+    """A user of the tenant named in the path with one of `roles`; with `scopes`, also an
+    integration of that tenant holding one of them."""
 
-    async def check(tenant_id: str, request: Request, principal: Authenticated) -> Principal:
-        if principal.audience is not Audience.TENANT:
+    def __init__(self, roles: Iterable[str], *, scopes: Iterable[str] = ()) -> None:
+        self.roles = frozenset(roles)
+        self.scopes = frozenset(scopes)
+
+    async def __call__(
+        self, tenant_id: str, request: Request, principal: Authenticated
+    ) -> Principal:
+        integration = principal.audience is Audience.INTEGRATION and bool(self.scopes)
+        if principal.audience is not Audience.TENANT and not integration:
             raise deny(
                 request, principal, "audience_mismatch", "This route is for users of a tenant"
             )
         if principal.tenant_id != tenant_id:
             raise deny(request, principal, "tenant_mismatch", "The token is for another tenant")
-        if not principal.roles & allowed:
-            raise deny(
-                request,
-                principal,
-                "role_mismatch",
-                f"This route needs one of: {', '.join(sorted(allowed))}",
-            )
+        if integration and principal.scopes.isdisjoint(self.scopes):
+            needed = _one_of(self.scopes)
+            raise deny(request, principal, "scope_missing", f"This route needs scope {needed}")
+        if not integration and principal.roles.isdisjoint(self.roles):
+            needed = _one_of(self.roles)
+            raise deny(request, principal, "role_mismatch", f"This route needs role {needed}")
         return principal
 
-    return check
 
+ADMINS = ("owner", "admin")
 
-def tenant_admin_or_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
-    """A tenant owner or admin, or an integration of that tenant holding one of `scopes`."""
-    as_admin = tenant_access("owner", "admin")
-    wanted = " or ".join(scopes)
-
-    async def check(tenant_id: str, request: Request, principal: Authenticated) -> Principal:
-        if principal.audience is not Audience.INTEGRATION:
-            return await as_admin(tenant_id, request, principal)
-        if principal.tenant_id != tenant_id:
-            raise deny(request, principal, "tenant_mismatch", "The token is for another tenant")
-        if principal.scopes.isdisjoint(scopes):
-            raise deny(request, principal, "scope_missing", f"This route needs scope {wanted}")
-        return principal
-
-    return check
-
-
-PlatformOperator = Annotated[Principal, Depends(_platform_operator)]
-KeyManager = Annotated[Principal, Depends(tenant_admin_or_scope("admin:keys"))]
-EventReader = Annotated[Principal, Depends(tenant_admin_or_scope("events:read"))]
-JobSubmitter = Annotated[Principal, Depends(tenant_admin_or_scope("jobs:write"))]
-JobReader = Annotated[Principal, Depends(tenant_admin_or_scope("jobs:read", "jobs:write"))]
-AdminOrService = Annotated[Principal, Depends(_admin_or_service)]
-TenantMember = Annotated[Principal, Depends(tenant_access("owner", "admin", "member"))]
-TenantAdmin = Annotated[Principal, Depends(tenant_access("owner", "admin"))]
+PlatformOperator = Annotated[Principal, Depends(PlatformAccess(["admin", "support"]))]
+AdminOrService = Annotated[Principal, Depends(PlatformAccess(["admin"], services=True))]
+TenantMember = Annotated[Principal, Depends(TenantAccess([*ADMINS, "member"]))]
+KeyManager = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["admin:keys"]))]
+EventReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["events:read"]))]
+JobSubmitter = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["jobs:write"]))]
+JobReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["jobs:read", "jobs:write"]))]

@@ -18,6 +18,7 @@ from tenantry.cli import (
 from tenantry.cli.denials import denials
 from tenantry.cli.migrate import migrate
 from tenantry.cli.worker import worker
+from tenantry.logging import configure_logging
 
 app = typer.Typer(
     name="tenantry",
@@ -25,6 +26,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _logging() -> None:
+    """Log lines go to stderr, redacted, warnings and up: stdout is for what a command prints
+    (a token, `--json`). The servers and the worker raise the level to their setting."""
+    configure_logging(json=False, level="WARNING")
+
+
 app.command()(server.up)
 app.command()(server.serve)
 app.command()(worker)
