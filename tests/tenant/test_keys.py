@@ -7,13 +7,16 @@ import json
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tenantry.app import build_token_issuer
 from tenantry.auth.jwt import Audience
 from tenantry.cli.main import app
 from tenantry.config import Settings
+from tenantry.db import Database
 from tenantry.kit.clock import clock, utcnow
+from tenantry.models import IdempotencyRecord
 from tests.conftest import LogCapture
 from tests.fixtures.secrets import seen
 from tests.fixtures.workers import wait_for
@@ -108,6 +111,28 @@ class TestLifecycle:
         body = assert_problem(await create(api, owner, scopes=["root"]), 400, "VALIDATION")
         assert body["errors"][0]["field"] == "scopes"  # type: ignore[index]
         assert_problem(await create(api, owner, scopes=[]), 400, "VALIDATION")
+
+
+class TestIdempotentCreate:
+    async def test_replay_shows_the_same_key_and_stores_no_secret(
+        self, api: httpx.AsyncClient, owner: dict[str, str], database: Database
+    ) -> None:
+        path = f"/v1/tenants/{owner['tenant_id']}/keys"
+        headers = {**auth(owner["access_token"]), "Idempotency-Key": "create-crm-key"}
+        body = {"name": "crm sync", "scopes": ["jobs:read"]}
+        first = await api.post(path, json=body, headers=headers)
+        assert first.status_code == 201, first.text
+        secret = seen(first.json()["secret"])
+        again = await api.post(path, json=body, headers=headers)
+        assert (again.status_code, again.json()) == (201, first.json())
+        assert again.headers["idempotent-replayed"] == "true"
+        listed = (await api.get(path, headers=auth(owner["access_token"]))).json()["data"]
+        assert len(listed) == 1
+        async with database.session() as session:
+            stored = (await session.execute(select(IdempotencyRecord.body))).scalars().all()
+        assert stored and secret not in json.dumps(stored)
+        other = await api.post(path, json={**body, "name": "other"}, headers=headers)
+        assert_problem(other, 422, "IDEMPOTENCY_KEY_REUSED")
 
 
 class TestWhoMay:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from tenantry.auth.access import KeyManager
 from tenantry.db import DbSession
 from tenantry.integration_key import service
 from tenantry.integration_key.schemas import KeyCreate, KeyCreated, KeyRead
+from tenantry.kit.idempotency import Idempotency
 from tenantry.models import IntegrationKey
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/keys", tags=["integration keys"])
@@ -23,8 +25,15 @@ def _read(key: IntegrationKey) -> KeyRead:
     "", status_code=201, response_model=KeyCreated, summary="Create a key; its secret is shown once"
 )
 async def create_key(
-    tenant_id: str, payload: KeyCreate, _: KeyManager, request: Request, session: DbSession
-) -> KeyCreated:
+    tenant_id: str,
+    payload: KeyCreate,
+    _: KeyManager,
+    request: Request,
+    session: DbSession,
+    idempotency: Idempotency,
+) -> JSONResponse:
+    if replay := await idempotency.replay(session, tenant_id, payload.model_dump(mode="json")):
+        return replay
     key, secret = await service.create_key(
         session,
         request.app.state.settings,
@@ -34,7 +43,7 @@ async def create_key(
         expires_at=payload.expires_at,
     )
     await session.flush()
-    return KeyCreated(
+    created = KeyCreated(
         id=key.id,
         name=key.name,
         prefix=key.prefix,
@@ -42,6 +51,7 @@ async def create_key(
         scopes=key.scopes,
         created_at=key.created_at,
     )
+    return await idempotency.remember(session, 201, created.model_dump(mode="json"), secret=True)
 
 
 @router.get("", summary="The tenant's keys, never their secrets")

@@ -4,6 +4,8 @@ The key is claimed at the start of the request's transaction (an insert that
 a concurrent twin waits on), so two identical requests racing execute once.
 Only successful responses are kept: an error rolls the claim back with
 everything else, and a retry with the same key runs again. Records live 24 h.
+A response that shows a secret once (a new key) is stored sealed under the
+server secret, so the replay can show it again and a database reader cannot.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.db import insert_for
 from tenantry.errors import TenantryError, ValidationFailed
 from tenantry.kit.clock import utcnow
+from tenantry.kit.sealed import seal, unseal
 from tenantry.models import IdempotencyRecord
 
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 _PENDING = 0  # status of a claimed key whose response is not written yet
+_SEALED = "sealed"  # the stored body's only field when the response holds a secret
 
 
 class IdempotencyKeyReused(TenantryError):
@@ -33,9 +37,10 @@ class IdempotencyKeyReused(TenantryError):
 
 
 class IdempotentRequest:
-    def __init__(self, key: str | None, route: str) -> None:
+    def __init__(self, key: str | None, route: str, server_secret: bytes) -> None:
         self.key = key
         self.route = route
+        self._server_secret = server_secret
         self._record_key: str | None = None
 
     async def replay(self, session: AsyncSession, scope: str, body: Any) -> JSONResponse | None:
@@ -75,17 +80,24 @@ class IdempotentRequest:
         ).scalar_one()
         if stored.request_hash != request_hash:
             raise IdempotencyKeyReused("This Idempotency-Key was sent before with a different body")
+        body = stored.body
+        if isinstance(body, dict) and set(body) == {_SEALED}:
+            body = unseal(body[_SEALED], self._server_secret, "idempotency")
         return JSONResponse(
-            stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
         )
 
-    async def remember(self, session: AsyncSession, status_code: int, body: Any) -> JSONResponse:
-        """Store the response for the claimed key (if any) and return it."""
+    async def remember(
+        self, session: AsyncSession, status_code: int, body: Any, *, secret: bool = False
+    ) -> JSONResponse:
+        """Store the response for the claimed key (if any; sealed if it shows a `secret`)
+        and return it."""
         if self._record_key is not None:
+            stored = {_SEALED: seal(body, self._server_secret, "idempotency")} if secret else body
             await session.execute(
                 update(IdempotencyRecord)
                 .where(IdempotencyRecord.key == self._record_key)
-                .values(status_code=status_code, body=body)
+                .values(status_code=status_code, body=stored)
             )
         return JSONResponse(body, status_code=status_code)
 
@@ -99,7 +111,9 @@ def _idempotency(
             errors=[{"field": "Idempotency-Key", "message": "1 to 255 characters"}],
         )
     route = getattr(request.scope.get("route"), "path", request.url.path)
-    return IdempotentRequest(idempotency_key.strip() if idempotency_key else None, route)
+    return IdempotentRequest(
+        idempotency_key.strip() if idempotency_key else None, route, request.app.state.secret
+    )
 
 
 Idempotency = Annotated[IdempotentRequest, Depends(_idempotency)]
