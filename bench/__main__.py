@@ -1,6 +1,6 @@
 """`make bench`: reference rows first, then Tenantry's, all in one run on this machine.
 
-BENCH_ONLY=http or BENCH_ONLY=jobs runs one part.
+BENCH_ONLY=http, access, signup, provisioning or jobs runs one part.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import jobs, peers, provisioning
+from bench import access, jobs, peers, provisioning
 from bench.harness import BIN, ROOT, Row, rss_mb, server, table, uvicorn_app, wrk
 from tests.fixtures.servers import PostgresServer, start_postgres
 
@@ -163,6 +163,17 @@ def main() -> None:
     postgres_servers = start_postgres(durable=True)
     postgres = next(postgres_servers)
     try:
+        if only in (None, "access"):
+            asyncio.run(create_database(postgres, "access_bench"))
+            rows = [
+                fastapi_hello,
+                *access.sqlite_rows(),
+                *access.postgres_rows(postgres.url("access_bench")),
+            ]
+            print(table("Access control", rows, fastapi_hello))
+            print()
+            print("\n".join(access.per_request_costs()))
+            print()
         if only in (None, "signup"):
             print(table("Signup", [fastapi_hello, *signup_rows(postgres)], fastapi_hello))
             print()

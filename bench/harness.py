@@ -105,7 +105,9 @@ def wrk(
     headers: Sequence[str] = (),
     connections: int = CONNECTIONS,
     script: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Row:
+    """One row; a `script` (bench/*.lua) also reports p95, and reads `env`."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     command = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency"]
@@ -113,7 +115,13 @@ def wrk(
         command += ["-H", header]
     if script is not None:
         command += ["-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [*command, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "BENCH_DIR": str(ROOT / "bench"), **(env or {})},
+    ).stdout
     latencies = {p: float(v) * _UNIT_MS[u] for p, v, u in _LATENCY.findall(output)}
     latencies |= {p: int(us) / 1000 for p, us in _SCRIPTED.findall(output)}
     rate = _RATE.search(output)
@@ -150,7 +158,7 @@ def table(title: str, rows: list[Row], reference: Row) -> str:
     lines = [
         f"### {title}",
         "",
-        f"{CONNECTIONS} connections, {SECONDS}s per row, wrk; "
+        f"{CONNECTIONS} connections unless the row says, {SECONDS}s per row, wrk; "
         "ratio = req/s over FastAPI hello of the same run.",
         "",
         "| row | req/s | p50 ms | p95 ms | p99 ms | vs FastAPI hello | note |",

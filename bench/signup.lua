@@ -17,8 +17,4 @@ function request()
     {["Content-Type"] = "application/json", ["X-Forwarded-For"] = address}, body)
 end
 
-function done(summary, latency, requests)
-  for _, p in ipairs({50, 95, 99}) do
-    io.write(string.format("P%d_US %d\n", p, latency:percentile(p)))
-  end
-end
+dofile(os.getenv("BENCH_DIR") .. "/percentiles.lua")

@@ -4,7 +4,7 @@ in its own transaction, so each process polls one row and reloads only when it m
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.models import AuthRevision
 
@@ -15,6 +15,6 @@ async def bump_revision(session: AsyncSession) -> None:
     )
 
 
-async def read_revision(connection: AsyncConnection) -> int:
+async def read_revision(session: AsyncSession) -> int:
     query = select(AuthRevision.revision).where(AuthRevision.id == 1)
-    return int((await connection.execute(query)).scalar_one())
+    return int((await session.execute(query)).scalar_one())

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth.revision import bump_revision
 from tenantry.config import Settings
@@ -95,8 +95,8 @@ class RevocationList:
         )
 
 
-async def load_revocations(connection: AsyncConnection) -> RevocationList:
-    rows = await connection.execute(
+async def load_revocations(session: AsyncSession) -> RevocationList:
+    rows = await session.execute(
         select(TokenRevocation).where(TokenRevocation.expires_at > utcnow())
     )
-    return RevocationList.of(rows.all())
+    return RevocationList.of(rows.scalars())

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth.jwt import KeySet, VerificationKey, load_private_key, private_pem
 from tenantry.auth.revision import bump_revision
@@ -116,16 +115,16 @@ async def retire_key(session: AsyncSession, settings: Settings, kid: str) -> Sig
 
 
 async def load_keyset(
-    connection: AsyncConnection, settings: Settings, also_verify: Iterable[VerificationKey] = ()
+    session: AsyncSession, settings: Settings, also_verify: Iterable[VerificationKey] = ()
 ) -> KeySet | None:
     """The key set of the database, or None while it holds no key (the configured key signs)."""
-    rows: Sequence[Any] = (await connection.execute(select(SigningKey))).all()
+    rows = (await session.execute(select(SigningKey))).scalars().all()
     active = [row for row in rows if row.status == KeyStatus.ACTIVE]
     if not active:
         return None
     secret = server_secret(settings)
 
-    def private(row: Any) -> Ed25519PrivateKey:
+    def private(row: SigningKey) -> Ed25519PrivateKey:
         return load_private_key(unseal(row.sealed_private_key, secret, _SEAL_PURPOSE).encode())
 
     verifying = [

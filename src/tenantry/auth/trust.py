@@ -35,13 +35,13 @@ class Trust:
 
     async def refresh(self) -> None:
         """Reload keys and revocations if any changed since the last look."""
-        async with self.database.read() as connection:
-            revision = await read_revision(connection)
+        async with self.database.reader() as session:
+            revision = await read_revision(session)
             if revision == self._revision:
                 return
             issuer = self.issuer
-            keys = await load_keyset(connection, self.settings, issuer.configured_verifiers)
-            revocations = await load_revocations(connection)
+            keys = await load_keyset(session, self.settings, issuer.configured_verifiers)
+            revocations = await load_revocations(session)
         issuer.use(keys or KeySet.of(issuer.configured_private, issuer.configured_verifiers))
         self.revocations = revocations
         self._revision = revision

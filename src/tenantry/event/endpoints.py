@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from tenantry.auth.access import EventReader
-from tenantry.db import DbSession
+from tenantry.db import DbReader
 from tenantry.event import service
 from tenantry.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/tenants/{tenant_id}/events", tags=["events"])
 async def list_events(
     tenant_id: str,
     _: EventReader,
-    session: DbSession,
+    session: DbReader,
     type: Annotated[str | None, Query(max_length=100)] = None,
     after: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

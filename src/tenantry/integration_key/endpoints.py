@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tenantry.auth.access import KeyManager
-from tenantry.db import DbSession
+from tenantry.db import DbReader, DbSession
 from tenantry.integration_key import service
 from tenantry.integration_key.schemas import KeyCreate, KeyCreated, KeyRead
 from tenantry.kit.idempotency import Idempotency
@@ -55,7 +55,7 @@ async def create_key(
 
 
 @router.get("", summary="The tenant's keys, never their secrets")
-async def list_keys(tenant_id: str, _: KeyManager, session: DbSession) -> dict[str, Any]:
+async def list_keys(tenant_id: str, _: KeyManager, session: DbReader) -> dict[str, Any]:
     keys = await service.list_keys(session, tenant_id)
     return {"data": [_read(key).model_dump(mode="json") for key in keys], "next_cursor": None}
 

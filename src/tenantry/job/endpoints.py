@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from tenantry.auth.access import JobReader, JobSubmitter
-from tenantry.db import DbSession
+from tenantry.db import DbReader, DbSession
 from tenantry.job import service
 from tenantry.job.schemas import JobRead, JobSubmit
 from tenantry.kit.idempotency import Idempotency
@@ -53,7 +53,7 @@ async def submit_job(
 async def list_jobs(
     tenant_id: str,
     _: JobReader,
-    session: DbSession,
+    session: DbReader,
     page: Page,
     status: JobStatus | None = None,
     kind: Annotated[str | None, Query(max_length=128)] = None,
@@ -65,7 +65,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobRead, summary="One submitted job")
-async def get_job(tenant_id: str, job_id: str, _: JobReader, session: DbSession) -> JobRead:
+async def get_job(tenant_id: str, job_id: str, _: JobReader, session: DbReader) -> JobRead:
     job = await service.get_submitted(session, tenant_id, job_id)
     return JobRead.model_validate(job, from_attributes=True)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from tenantry.auth.access import AdminOrService, PlatformOperator
-from tenantry.db import DbSession
+from tenantry.db import DbReader, DbSession
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, page_of
 from tenantry.models import SignupSession, SignupStatus
@@ -27,7 +27,7 @@ def summary(signup: SignupSession) -> dict[str, Any]:
 
 @router.get("", summary="Signup sessions, newest first, optionally of one status")
 async def list_sessions(
-    _: PlatformOperator, session: DbSession, page: Page, status: SignupStatus | None = None
+    _: PlatformOperator, session: DbReader, page: Page, status: SignupStatus | None = None
 ) -> dict[str, Any]:
     rows = await service.list_signups(
         session, status=status, after=page.after, limit=page.limit + 1

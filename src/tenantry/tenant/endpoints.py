@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from tenantry.auth.access import TenantMember
-from tenantry.db import DbSession
+from tenantry.db import DbReader
 from tenantry.kit.pagination import Page, encode_cursor
 from tenantry.models import SignupStatus
 from tenantry.provisioning.service import checkpoints, step_view
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/tenants/{tenant_id}", tags=["tenants"])
 
 
 @router.get("", summary="The tenant")
-async def read_tenant(tenant_id: str, _: TenantMember, session: DbSession) -> dict[str, Any]:
+async def read_tenant(tenant_id: str, _: TenantMember, session: DbReader) -> dict[str, Any]:
     tenant = await service.get_tenant(session, tenant_id)
     return {
         "id": tenant.id,
@@ -32,7 +32,7 @@ async def read_tenant(tenant_id: str, _: TenantMember, session: DbSession) -> di
 
 @router.get("/members", summary="Members of the tenant, oldest first")
 async def list_members(
-    tenant_id: str, _: TenantMember, session: DbSession, page: Page
+    tenant_id: str, _: TenantMember, session: DbReader, page: Page
 ) -> dict[str, Any]:
     rows = await service.list_members(session, tenant_id, after=page.after, limit=page.limit + 1)
     more, rows = len(rows) > page.limit, rows[: page.limit]
@@ -53,7 +53,7 @@ async def list_members(
 
 
 @router.get("/provisioning", summary="How the tenant's provisioning went, step by step")
-async def read_provisioning(tenant_id: str, _: TenantMember, session: DbSession) -> dict[str, Any]:
+async def read_provisioning(tenant_id: str, _: TenantMember, session: DbReader) -> dict[str, Any]:
     await service.get_tenant(session, tenant_id)
     signup = await service.signup_of(session, tenant_id)
     if signup is None:

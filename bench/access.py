@@ -1,0 +1,143 @@
+"""Access-control benchmark: the client-credentials exchange at 16 concurrent, an authenticated
+job read at 32, and the per-request cost of the token cache and the revocation check."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import timeit
+from datetime import timedelta
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bench.harness import BIN, ROOT, Row, server, wrk
+from tenantry.auth.jwt import Audience, TokenIssuer, private_pem
+from tenantry.auth.revocation import RevocationList
+from tenantry.config import Settings
+from tenantry.db import Database
+from tenantry.integration_key.service import create_key
+from tenantry.job.service import submit_job
+from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
+from tenantry.models import Tenant
+from tenantry.worker.registry import load_task_modules
+
+EXCHANGE_CONNECTIONS = 16
+
+
+async def seed(settings: Settings) -> tuple[str, str, str]:
+    """A tenant, an integration key with the jobs scopes, and one job: (tenant, secret, job)."""
+    load_task_modules(settings)
+    database = Database(settings.resolved_database_url)
+    now = utcnow()
+    tenant_id = new_id("ten")
+    try:
+        async with database.session() as session:
+            session.add(
+                Tenant(
+                    id=tenant_id,
+                    slug=f"bench-{tenant_id[-8:]}",
+                    name="Bench",
+                    plan="starter",
+                    status="active",
+                    settings={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await session.flush()
+            _, secret = await create_key(
+                session,
+                settings,
+                tenant_id=tenant_id,
+                name="bench",
+                scopes=["jobs:read", "jobs:write"],
+                expires_at=None,
+            )
+            job = await submit_job(
+                session,
+                settings,
+                tenant_id=tenant_id,
+                kind="canary.ping",
+                payload={"bench": True},
+                submitted_by="bench",
+            )
+    finally:
+        await database.dispose()
+    return tenant_id, secret, job.id
+
+
+def _exchange_token(base: str, secret: str) -> str:
+    response = httpx.post(
+        base + "/v1/auth/token",
+        data={"grant_type": "client_credentials", "client_secret": secret},
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def rows(name: str, command: list[str], env: dict[str, str]) -> list[Row]:
+    """Start a server with `env`, seed it, and load the two routes."""
+    with server(command, "/health/ready", env) as (base, _, _):
+        options = {k.removeprefix("TENANTRY_").lower(): v for k, v in env.items()}
+        settings = Settings(_env_file=None, **options)  # type: ignore[call-arg]
+        tenant_id, secret, job_id = asyncio.run(seed(settings))
+        exchange = wrk(
+            f"POST /v1/auth/token client credentials, {EXCHANGE_CONNECTIONS} conn ({name})",
+            base + "/v1/auth/token",
+            connections=EXCHANGE_CONNECTIONS,
+            script=ROOT / "bench" / "exchange.lua",
+            env={"BENCH_SECRET": secret},
+        )
+        token = _exchange_token(base, secret)
+        read = wrk(
+            f"GET /v1/tenants/{{id}}/jobs/{{id}}, integration token ({name})",
+            f"{base}/v1/tenants/{tenant_id}/jobs/{job_id}",
+            [f"Authorization: Bearer {token}"],
+            script=ROOT / "bench" / "percentiles.lua",
+        )
+    return [exchange, read]
+
+
+def sqlite_rows() -> list[Row]:
+    with tempfile.TemporaryDirectory() as data_dir:
+        return rows("SQLite, `up`", [str(BIN / "tenantry"), "up"], {"TENANTRY_DATA_DIR": data_dir})
+
+
+def postgres_rows(url: str) -> list[Row]:
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {"TENANTRY_DATA_DIR": data_dir, "TENANTRY_DATABASE_URL": url}
+        return rows("PostgreSQL, `serve`", [str(BIN / "tenantry"), "serve", "--migrate"], env)
+
+
+def per_request_costs() -> list[str]:
+    """What the per-request checks cost in this process, in microseconds."""
+    issuer = TokenIssuer(private_pem(Ed25519PrivateKey.generate()), issuer="https://bench")
+    token, claims = issuer.mint(
+        subject="key_1", audience=Audience.INTEGRATION, ttl=timedelta(minutes=15), tenant_id="t"
+    )
+    runs = 20_000
+
+    def per_call_us(statement: object) -> float:
+        return timeit.timeit(statement, number=runs) / runs * 1e6  # type: ignore[arg-type]
+
+    def verify_uncached() -> None:
+        issuer._verified.clear()  # a cold cache: every call checks the signature
+        issuer.verify(token)
+
+    revocations = RevocationList(
+        jtis=frozenset(f"jti_{n}" for n in range(10_000)),
+        subjects={f"usr_{n}": 1 for n in range(10_000)},
+        tenants={f"ten_{n}": 1 for n in range(1_000)},
+    )
+    verify_cold = per_call_us(verify_uncached)
+    issuer.verify(token)
+    verify_warm = per_call_us(lambda: issuer.verify(token))
+    check = per_call_us(lambda: revocations.revoked(claims))
+    return [
+        f"- token verification: **{verify_cold:.0f} µs** for an Ed25519 check, "
+        f"**{verify_warm:.1f} µs** for a token seen before (the verified-token cache)",
+        f"- revocation check on every request, against 21,000 live revocations: "
+        f"**{check:.2f} µs** (an in-memory lookup; the list reloads when the auth revision moves)",
+    ]
