@@ -109,6 +109,8 @@ class TestRotation:
         await wait_for(only_the_active_key)
         assert (await cli("signing-keys", "promote", str(spare))).exit_code == 1
         assert (await cli("signing-keys", "promote", "kid_missing")).exit_code == 1
+        dashed = await cli("signing-keys", "retire", "-4Kx")  # kids may start with a dash
+        assert dashed.exit_code == 1 and "no signing key -4Kx" in dashed.output
 
     async def test_mint_refuses_a_lifetime_past_the_maximum(self, cli: Cli) -> None:
         result = await cli("token", "mint", "--audience", "platform", "--ttl", "25h")

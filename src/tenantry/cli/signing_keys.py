@@ -53,7 +53,11 @@ def add() -> None:
     )
 
 
-@app.command()
+# A kid is a base64url thumbprint and may start with "-": never read it as an option.
+TAKES_KID = {"ignore_unknown_options": True}
+
+
+@app.command(context_settings=TAKES_KID)
 def promote(
     kid: str,
     force: Annotated[
@@ -65,7 +69,7 @@ def promote(
     console.print(f"{kid} signs new tokens (every process within a second)")
 
 
-@app.command()
+@app.command(context_settings=TAKES_KID)
 def retire(kid: str) -> None:
     """Stop trusting a key that no longer signs, once every token it signed has expired."""
     settings = Settings()
