@@ -33,7 +33,7 @@ async def seed(settings: Settings) -> tuple[str, str, str]:
     now = utcnow()
     tenant_id = new_id("ten")
     try:
-        async with database.session() as session:
+        async with database.session(cross_tenant="bench") as session:
             session.add(
                 Tenant(
                     id=tenant_id,

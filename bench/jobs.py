@@ -52,7 +52,7 @@ def settings_for(url: str, data_dir: str) -> Settings:
 
 
 async def count(database: Database, status: JobStatus | None = None) -> int:
-    async with database.session() as session:
+    async with database.session(cross_tenant="bench") as session:
         query = select(func.count()).select_from(Job)
         if status is not None:
             query = query.where(Job.status == status.value)
@@ -67,7 +67,7 @@ async def enqueue_batches(database: Database, total: int) -> float:
             JobSpec("bench.noop", {}, tenant_id=f"ten_{i % 50}")
             for i in range(first, min(total, first + BATCH))
         ]
-        async with database.session() as session:
+        async with database.session(cross_tenant="bench") as session:
             await enqueue_many(session, specs)
     return total / (time.perf_counter() - started)
 
@@ -91,10 +91,10 @@ async def pickup_latencies(database: Database) -> list[float]:
     """Milliseconds from due to claimed, for single jobs enqueued while the worker idles."""
     samples = []
     for _ in range(PICKUP_SAMPLES):
-        async with database.session() as session:
+        async with database.session(cross_tenant="bench") as session:
             job_id = await enqueue(session, "bench.noop", {})
         while True:
-            async with database.session() as session:
+            async with database.session(cross_tenant="bench") as session:
                 job = await session.get(Job, job_id)
             if job is not None and job.status == JobStatus.COMPLETED:
                 break

@@ -34,7 +34,7 @@ class LatencyRow:
 async def _code(database: Database, mail_dir: Path, email: str) -> str:
     """The code from the mail file the worker wrote (file backend): its subject starts with it."""
     while True:
-        async with database.session() as session:
+        async with database.session(cross_tenant="bench") as session:
             mail_id = await session.scalar(
                 select(MailMessage.id).where(MailMessage.to_address == email).limit(1)
             )
@@ -72,7 +72,7 @@ async def measure(name: str, base_url: str, database_url: str, data_dir: Path) -
     total = SIGNUPS
     async with asyncio.timeout(120):
         while True:
-            async with database.session() as session:
+            async with database.session(cross_tenant="bench") as session:
                 done = await session.scalar(
                     select(func.count())
                     .select_from(SignupSession)
@@ -81,7 +81,7 @@ async def measure(name: str, base_url: str, database_url: str, data_dir: Path) -
             if done == total:
                 break
             await asyncio.sleep(0.1)
-    async with database.session() as session:
+    async with database.session(cross_tenant="bench") as session:
         rows = await session.execute(
             select(SignupSession.verified_at, Event.occurred_at)
             .join(Event, Event.subject_id == SignupSession.id)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -78,18 +79,36 @@ def template(backend: str, request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue(f"{backend}_template")
 
 
+@dataclass(frozen=True)
+class DatabaseUrls:
+    app: str  # the application's role (least privilege on PostgreSQL)
+    owner: str  # the tables' owner: migrations, and tests that seed or inspect
+
+
 @pytest.fixture
-async def database_url(
+async def database_urls(
     backend: str, template: Any, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[str]:
+) -> AsyncIterator[DatabaseUrls]:
     """A freshly migrated database of the test's backend, private to the test."""
     if backend == "sqlite":
-        yield databases.sqlite_copy(template, tmp_path)
+        url = databases.sqlite_copy(template, tmp_path)
+        yield DatabaseUrls(url, url)
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     name = await databases.create_postgres_database(server, template)
-    yield server.url(name)
+    yield DatabaseUrls(databases.app_url(server, name), server.url(name))
     await databases.drop_postgres_database(server, name)
+
+
+@pytest.fixture
+def database_url(database_urls: DatabaseUrls) -> str:
+    """What the application connects with."""
+    return database_urls.app
+
+
+@pytest.fixture
+def owner_database_url(database_urls: DatabaseUrls) -> str:
+    return database_urls.owner
 
 
 @pytest.fixture
@@ -122,9 +141,11 @@ def job_settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def database(job_settings: Settings) -> AsyncIterator[Database]:
+async def database(job_settings: Settings, owner_database_url: str) -> AsyncIterator[Database]:
+    """The test's own handle on the database, as its owner: row-level security does not
+    hide what a test seeds or checks (the application runs as `database_url`)."""
     load_task_modules(job_settings)
-    database = Database(job_settings.resolved_database_url)
+    database = Database(owner_database_url)
     yield database
     await database.dispose()
 

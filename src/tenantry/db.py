@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from tenantry import tenancy
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "tenantry_read_only"
@@ -100,38 +102,48 @@ class Database:
         return database
 
     @asynccontextmanager
-    async def session(self, *, tenant_id: str | None = None) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+    async def session(
+        self, *, tenant_id: str | None = None, cross_tenant: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        It sees one tenant's rows (`tenant_id`), every tenant's for a named
+        purpose (`cross_tenant`), or, with neither, no tenant's: see tenantry.tenancy.
+        """
         if self._sqlite_writer is None:
-            async with self._transaction(tenant_id) as session:
+            async with self._transaction(tenant_id, cross_tenant) as session:
                 yield session
             return
         async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
             await self._sqlite_writer.acquire()
         try:
-            async with self._transaction(tenant_id) as session:
+            async with self._transaction(tenant_id, cross_tenant) as session:
                 yield session
         finally:
             self._sqlite_writer.release()
 
     @asynccontextmanager
-    async def _transaction(self, tenant_id: str | None) -> AsyncIterator[AsyncSession]:
+    async def _transaction(
+        self, tenant_id: str | None, cross_tenant: str | None
+    ) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             session.info[_DATABASE] = self
             async with session.begin():
-                if tenant_id is not None and self.is_postgres:
-                    await session.execute(select(func.set_config("app.tenant_id", tenant_id, True)))
+                if self.is_postgres and (tenant_id or cross_tenant):
+                    await tenancy.scope(session, tenant_id=tenant_id, cross_tenant=cross_tenant)
                 yield session
             for callback in session.info.pop(_AFTER_COMMIT, ()):
                 callback()
 
     @asynccontextmanager
-    async def reader(self, *, tenant_id: str | None = None) -> AsyncIterator[AsyncSession]:
+    async def reader(
+        self, *, tenant_id: str | None = None, cross_tenant: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
         """A session for reads only, which never waits for this process's writer.
 
         On SQLite each statement is its own snapshot (no BEGIN: one trip to the
         driver's thread per query instead of three); on PostgreSQL it is one
-        transaction, scoped to the tenant like `session`. Read routes use it
+        transaction, scoped like `session`. Read routes use it
         (`DbReader`), and background readers that run beside a request's write
         transaction, such as the auth refresh.
         """
@@ -139,8 +151,8 @@ class Database:
             await connection.execution_options(**{_READ_ONLY: True})
             async with AsyncSession(bind=connection, expire_on_commit=False) as session:
                 session.info[_DATABASE] = self
-                if tenant_id is not None and self.is_postgres:
-                    await session.execute(select(func.set_config("app.tenant_id", tenant_id, True)))
+                if self.is_postgres and (tenant_id or cross_tenant):
+                    await tenancy.scope(session, tenant_id=tenant_id, cross_tenant=cross_tenant)
                 yield session
 
     async def ping(self) -> None:
@@ -161,15 +173,33 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def _route(request: Request) -> str:
+    return str(getattr(request.scope.get("route"), "path", request.url.path))
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Scoped to the tenant in the path (`/v1/tenants/{tenant_id}/…`); elsewhere, no tenant."""
     database: Database = request.app.state.database
-    async with database.session() as session:
+    async with database.session(tenant_id=request.path_params.get("tenant_id")) as session:
         yield session
 
 
 async def _request_reader(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
-    async with database.reader() as session:
+    async with database.reader(tenant_id=request.path_params.get("tenant_id")) as session:
+        yield session
+
+
+async def _platform_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Cross-tenant, named after the route: for platform routes (signup, sign-in, admin)."""
+    database: Database = request.app.state.database
+    async with database.session(cross_tenant=f"route {_route(request)}") as session:
+        yield session
+
+
+async def _platform_reader(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.database
+    async with database.reader(cross_tenant=f"route {_route(request)}") as session:
         yield session
 
 
@@ -178,3 +208,6 @@ async def _request_reader(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 # For routes that only read: no write lock, fewer round trips.
 DbReader = Annotated[AsyncSession, Depends(_request_reader, scope="function")]
+# Platform routes only: never on a /v1/tenants/{tenant_id} route (a test checks).
+PlatformSession = Annotated[AsyncSession, Depends(_platform_session, scope="function")]
+PlatformReader = Annotated[AsyncSession, Depends(_platform_reader, scope="function")]

@@ -88,6 +88,16 @@ class TestMatrix:
             covered += 1
         assert covered >= 10
 
+    def test_tenant_routes_never_cross_tenants(
+        self, app_and_client: tuple[FastAPI, httpx.AsyncClient]
+    ) -> None:
+        """Their sessions are scoped to the tenant in the path; the cross-tenant session is for
+        platform routes only."""
+        app, _ = app_and_client
+        for method, route in calls(app, TENANT_PREFIX):
+            calls_made = {getattr(c, "__name__", "") for c in dependencies(route.dependant)}
+            assert not calls_made & {"_platform_session", "_platform_reader"}, (method, route.path)
+
     async def test_audiences_roles_and_scopes(
         self, app_and_client: tuple[FastAPI, httpx.AsyncClient], auth_settings: Settings
     ) -> None:

@@ -27,12 +27,12 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def jobs(database_url: str, tmp_path: Path) -> dict[str, str]:
+def jobs(owner_database_url: str, tmp_path: Path) -> dict[str, str]:
     """One pending, one failed and one processing job."""
 
     async def make() -> dict[str, str]:
         load_task_modules(make_settings(tmp_path))
-        database = Database(database_url)
+        database = Database(owner_database_url)
         try:
             async with database.session() as session:
                 failed = await enqueue(session, "canary.ping", {}, tenant_id="ten_a")

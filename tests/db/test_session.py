@@ -12,15 +12,18 @@ from sqlalchemy import text
 from tenantry.app import create_app
 from tenantry.db import Database, DbSession
 from tests.conftest import AppFactory, make_settings
+from tests.fixtures.databases import APP_ROLE
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
+async def database(owner_database_url: str) -> AsyncIterator[Database]:
+    database = Database(owner_database_url)
     async with database.session() as session:
         await session.execute(
             text("CREATE TABLE probe (id INTEGER PRIMARY KEY, note TEXT NOT NULL)")
         )
+        if database.is_postgres:  # created after migrations: grant it like they would
+            await session.execute(text(f"GRANT ALL ON probe TO {APP_ROLE}"))
     yield database
     await database.dispose()
 

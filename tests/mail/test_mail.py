@@ -195,10 +195,10 @@ class TestSmtp:
 
 class TestCli:
     def test_list_and_show_never_print_the_code(
-        self, database_url: str, job_settings: Settings, tmp_path: Path
+        self, database_url: str, owner_database_url: str, job_settings: Settings, tmp_path: Path
     ) -> None:
         async def make() -> str:
-            database = Database(database_url)
+            database = Database(owner_database_url)
             try:
                 return await queue(database, job_settings)
             finally:

@@ -49,9 +49,9 @@ class TestDeepHealth:
         }
 
     async def test_queue_backlog_and_paused_queues_are_shown(
-        self, client: httpx.AsyncClient, database_url: str
+        self, client: httpx.AsyncClient, owner_database_url: str
     ) -> None:
-        database = Database(database_url)
+        database = Database(owner_database_url)
         load_task_modules(make_settings(Path("unused")))
         async with database.session() as session:
             await enqueue(session, "canary.ping", {}, queue="bulk")

@@ -60,15 +60,15 @@ def an_owner(email: str, slug: str) -> list[object]:
 
 class TestCreated:
     async def test_201_with_session_code_mail_and_event(
-        self, api: httpx.AsyncClient, database_url: str, logs: LogCapture
+        self, api: httpx.AsyncClient, owner_database_url: str, logs: LogCapture
     ) -> None:
         response = await api.post("/v1/signup", json=signup_body(), headers=from_address())
         assert response.status_code == 201, response.text
         body = response.json()
         assert body["id"].startswith("ses_") and body["status"] == "PENDING_EMAIL_VERIFICATION"
         assert body["expires_at"]
-        assert await count(database_url, MailMessage) == 1
-        assert await count(database_url, Event) == 1
+        assert await count(owner_database_url, MailMessage) == 1
+        assert await count(owner_database_url, Event) == 1
         read = (await api.get(f"/v1/signup/{body['id']}")).json()
         assert (read["slug"], read["plan"], read["org_name"], read["tenant_id"]) == (
             "acme",
@@ -139,17 +139,19 @@ class TestConflicts:
         assert_problem(other, 409, "SLUG_TAKEN")
 
     async def test_slug_of_an_existing_tenant(
-        self, api: httpx.AsyncClient, database_url: str
+        self, api: httpx.AsyncClient, owner_database_url: str
     ) -> None:
-        await add_rows(database_url, *an_owner("owner@x.example.com", "acme"))
+        await add_rows(owner_database_url, *an_owner("owner@x.example.com", "acme"))
         assert_problem(
             await api.post("/v1/signup", json=signup_body(), headers=from_address()),
             409,
             "SLUG_TAKEN",
         )
 
-    async def test_email_of_a_tenant_owner(self, api: httpx.AsyncClient, database_url: str) -> None:
-        await add_rows(database_url, *an_owner("ada@acme.example.com", "elsewhere"))
+    async def test_email_of_a_tenant_owner(
+        self, api: httpx.AsyncClient, owner_database_url: str
+    ) -> None:
+        await add_rows(owner_database_url, *an_owner("ada@acme.example.com", "elsewhere"))
         assert_problem(
             await api.post("/v1/signup", json=signup_body(), headers=from_address()),
             409,
@@ -168,7 +170,7 @@ class TestConflicts:
 
 class TestPromo:
     async def test_valid_unknown_expired_exhausted_disabled(
-        self, api: httpx.AsyncClient, database_url: str
+        self, api: httpx.AsyncClient, owner_database_url: str
     ) -> None:
         now = utcnow()
 
@@ -177,7 +179,7 @@ class TestPromo:
             return PromoCode(code=code, **{**defaults, **values})
 
         await add_rows(
-            database_url,
+            owner_database_url,
             promo("LAUNCH"),
             promo("OLD", expires_at=now - timedelta(days=1)),
             promo("FULL", max_redemptions=3, redemptions=3),
@@ -208,7 +210,7 @@ class TestKillSwitch:
 
 class TestIdempotency:
     async def test_same_key_same_body_replays(
-        self, api: httpx.AsyncClient, database_url: str
+        self, api: httpx.AsyncClient, owner_database_url: str
     ) -> None:
         headers = {"Idempotency-Key": "k-1", **from_address()}
         first = await api.post("/v1/signup", json=signup_body(), headers=headers)
@@ -216,7 +218,7 @@ class TestIdempotency:
         assert first.status_code == again.status_code == 201
         assert first.json() == again.json()
         assert again.headers["Idempotent-Replayed"] == "true"
-        assert await count(database_url, MailMessage) == 1
+        assert await count(owner_database_url, MailMessage) == 1
 
     async def test_same_key_other_body_is_422(self, api: httpx.AsyncClient) -> None:
         headers = {"Idempotency-Key": "k-2", **from_address()}
@@ -225,19 +227,19 @@ class TestIdempotency:
         assert_problem(other, 422, "IDEMPOTENCY_KEY_REUSED")
 
     async def test_without_key_the_pending_session_is_returned(
-        self, api: httpx.AsyncClient, database_url: str
+        self, api: httpx.AsyncClient, owner_database_url: str
     ) -> None:
         first = await api.post("/v1/signup", json=signup_body(), headers=from_address())
         again = await api.post("/v1/signup", json=signup_body(), headers=from_address())
         assert (first.status_code, again.status_code) == (201, 200)
         assert first.json()["id"] == again.json()["id"]
-        assert await count(database_url, SignupSession) == 1
-        assert await count(database_url, MailMessage) == 1  # within the resend cooldown
+        assert await count(owner_database_url, SignupSession) == 1
+        assert await count(owner_database_url, MailMessage) == 1  # within the resend cooldown
 
 
 class TestConcurrency:
     async def test_hundred_identical_signups_make_one_session(
-        self, api: httpx.AsyncClient, database_url: str
+        self, api: httpx.AsyncClient, owner_database_url: str
     ) -> None:
         responses = await asyncio.gather(
             *(
@@ -250,10 +252,10 @@ class TestConcurrency:
             r.text for r in responses if r.status_code not in (200, 201)
         ]
         assert len({r.json()["id"] for r in responses}) == 1
-        assert await count(database_url, SignupSession) == 1
+        assert await count(owner_database_url, SignupSession) == 1
 
     async def test_hundred_emails_race_for_one_slug(
-        self, api: httpx.AsyncClient, database_url: str
+        self, api: httpx.AsyncClient, owner_database_url: str
     ) -> None:
         responses = await asyncio.gather(
             *(
@@ -268,7 +270,7 @@ class TestConcurrency:
         statuses = sorted(r.status_code for r in responses)
         assert statuses == [201] + [409] * 99
         assert {r.json()["code"] for r in responses if r.status_code == 409} == {"SLUG_TAKEN"}
-        assert await count(database_url, SignupSession) == 1
+        assert await count(owner_database_url, SignupSession) == 1
 
 
 class TestRateLimits:

@@ -123,7 +123,7 @@ class TestPostgresProcesses:
         try:
             async with running_worker(Database(settings.resolved_database_url), settings) as worker:
                 await wait_for(lambda: listening(database))
-                async with other_process.session() as session:
+                async with other_process.session(cross_tenant="test enqueue") as session:
                     first = await enqueue(session, "test.record", {"path": str(runs)})
                 await wait_status(database, first, JobStatus.COMPLETED)
 
@@ -135,7 +135,7 @@ class TestPostgresProcesses:
                         )
                     )
                 await wait_for(lambda: listening(database))
-                async with other_process.session() as session:
+                async with other_process.session(cross_tenant="test enqueue") as session:
                     second = await enqueue(session, "test.record", {"path": str(runs)})
                 await wait_status(database, second, JobStatus.COMPLETED)
                 await worker.database.dispose()

@@ -67,7 +67,7 @@ class DenialLog:
     async def flush(self) -> int:
         rows, self._buffer = self._buffer, []
         if rows:
-            async with self.database.session() as session:
+            async with self.database.session(cross_tenant="denials") as session:
                 await session.execute(insert(AuthzDenial), rows)
         return len(rows)
 

@@ -24,7 +24,7 @@ from tenantry.auth.schemas import (
     RefreshGrant,
 )
 from tenantry.auth.signing_keys import JWKS_MAX_AGE
-from tenantry.db import DbSession
+from tenantry.db import PlatformSession
 from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed, problem_response
 from tenantry.integration_key import service as integration_keys
 from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
@@ -63,7 +63,7 @@ async def _token_body(request: Request) -> dict[str, Any]:
 
 
 @router.post("/v1/auth/token", summary="Exchange a grant (refresh token) for an access token")
-async def token(request: Request, session: DbSession) -> JSONResponse:
+async def token(request: Request, session: PlatformSession) -> JSONResponse:
     body = await _token_body(request)
     try:
         grant = _GRANTS.validate_python(body)
@@ -110,7 +110,7 @@ async def token(request: Request, session: DbSession) -> JSONResponse:
 
 @router.post("/v1/auth/password", status_code=204, summary="Set or change the caller's password")
 async def change_password(
-    payload: PasswordChange, principal: Authenticated, session: DbSession
+    payload: PasswordChange, principal: Authenticated, session: PlatformSession
 ) -> Response:
     if principal.audience is not Audience.TENANT:
         raise Unauthenticated("Sign in as a user of a tenant to set a password")
@@ -123,7 +123,7 @@ async def change_password(
     status_code=204,
     summary="Revoke a refresh token and its family, and the access token sent along (if any)",
 )
-async def logout(payload: LogoutRequest, request: Request, session: DbSession) -> Response:
+async def logout(payload: LogoutRequest, request: Request, session: PlatformSession) -> Response:
     settings = request.app.state.settings
     await sessions.revoke(session, settings, payload.refresh_token)
     if request.headers.get("authorization"):
@@ -152,7 +152,7 @@ LOGIN_VERIFY_LIMIT = ("login-verify-ip", "60/hour")
     status_code=202,
     summary="Mail a sign-in code (202 whether or not the address has an account)",
 )
-async def login(payload: LoginRequest, request: Request, session: DbSession) -> JSONResponse:
+async def login(payload: LoginRequest, request: Request, session: PlatformSession) -> JSONResponse:
     settings = request.app.state.settings
     ip = request_ip(request)
     (ip_limit, ip_rate), (email_limit, email_rate) = LOGIN_LIMITS
@@ -164,7 +164,9 @@ async def login(payload: LoginRequest, request: Request, session: DbSession) -> 
 
 
 @router.post("/v1/auth/login/verify", summary="Exchange the sign-in code for tokens")
-async def login_verify(payload: LoginVerify, request: Request, session: DbSession) -> JSONResponse:
+async def login_verify(
+    payload: LoginVerify, request: Request, session: PlatformSession
+) -> JSONResponse:
     state = request.app.state
     ip = request_ip(request)
     headers = await limiter_of(request).enforce([(Limit.of(*LOGIN_VERIFY_LIMIT), ip)], ip=ip)

@@ -13,7 +13,7 @@ log = structlog.get_logger(__name__)
 
 @registry.task("auth.cleanup", max_attempts=3)
 async def auth_cleanup(context: JobContext) -> dict[str, int]:
-    async with context.database.session() as session:
+    async with context.session() as session:
         revocations = await revocation.delete_expired(session)
         if revocations:
             await bump_revision(session)  # processes drop them from memory too

@@ -64,7 +64,7 @@ def in_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `action` in one committed transaction."""
 
     async def run(database: Database) -> T:
-        async with database.session() as session:
+        async with database.session(cross_tenant="cli") as session:
             return await action(session)
 
     return with_database(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tenantry.cli import (
+    db,
     jobs,
     keys,
     mail,
@@ -50,5 +51,7 @@ app.add_typer(signup.sessions_app, name="sessions")
 app.add_typer(signup.promos_app, name="promos")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(keys.app, name="keys")
+app.add_typer(db.app, name="db")
+app.add_typer(db.rls_app, name="rls")
 app.command()(signup.purge)
 app.command()(denials)

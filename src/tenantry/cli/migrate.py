@@ -27,5 +27,5 @@ def migrate(
         console.print("schema is up to date")
         return
     ensure_data_dir(settings)
-    asyncio.run(schema.upgrade(url))
+    asyncio.run(schema.migrate(settings))
     console.print("migrated to " + ", ".join(sorted(schema.head_revisions())))

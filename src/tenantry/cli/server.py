@@ -55,7 +55,7 @@ def _run_in_process(
 def up(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Run API, worker and scheduler in one process (creates and migrates the data dir)."""
     settings = settings_for_start()
-    asyncio.run(schema.upgrade(settings.resolved_migration_database_url))
+    asyncio.run(schema.migrate(settings))
     _run_in_process(settings, host, port, embedded_worker=True)
 
 
@@ -68,7 +68,7 @@ def serve(
     """Run the API alone; refuses to start when the schema is not at the code's revision."""
     settings = settings_for_start()
     if migrate:
-        asyncio.run(schema.upgrade(settings.resolved_migration_database_url))
+        asyncio.run(schema.migrate(settings))
     else:
         refuse_on_drift(settings)
     if workers == 1:

@@ -24,6 +24,7 @@ from tenantry.errors import RateLimited
 from tenantry.kit.clock import utcnow
 from tenantry.models import Job, JobStatus
 from tenantry.models.job import ADMITTED
+from tenantry.tenancy import cross_tenant
 
 ADMISSION_LOCK = 0x746E7479  # the advisory lock key of admission ("tnty")
 RATE_WINDOW = timedelta(minutes=1)  # completions counted for Retry-After
@@ -47,11 +48,14 @@ class Cap:
 
 
 async def _in_flight(session: AsyncSession) -> Counter[tuple[str | None, str]]:
-    rows = await session.execute(
+    query = (
         select(Job.tenant_id, Job.kind, func.count())
         .where(text(ADMITTED))
         .group_by(Job.tenant_id, Job.kind)
     )
+    # Every tenant's jobs count against the total cap, even in one tenant's transaction.
+    async with cross_tenant(session, "admission"):
+        rows = (await session.execute(query)).all()
     return Counter({(tenant_id, kind): count for tenant_id, kind, count in rows})
 
 
@@ -121,7 +125,8 @@ async def retry_after(session: AsyncSession, cap: Cap) -> int:
         conditions.append(Job.tenant_id == cap.tenant_id)
     if cap.kind is not None:
         conditions.append(Job.kind == cap.kind)
-    finished = (await session.execute(select(func.count()).where(*conditions))).scalar_one()
+    async with cross_tenant(session, "admission"):
+        finished = (await session.execute(select(func.count()).where(*conditions))).scalar_one()
     if finished == 0:
         return int(RATE_WINDOW.total_seconds())
     per_second = finished / RATE_WINDOW.total_seconds()

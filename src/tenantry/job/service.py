@@ -196,7 +196,7 @@ def _aware(moment: datetime) -> datetime:
 
 async def refresh_depth_gauges(database: Database) -> None:
     """Set the queue-depth gauges from the database (called at scrape time)."""
-    async with database.session() as session:
+    async with database.reader(cross_tenant="metrics") as session:
         stats = await queue_stats(session)
     QUEUE_DEPTH.clear()
     for entry in stats:
@@ -216,7 +216,7 @@ async def _delete_batches(
     cutoff = utcnow() - older_than
     total = 0
     while True:
-        async with database.session() as session:
+        async with database.session(cross_tenant="job retention") as session:
             batch = (
                 select(Job.id)
                 .where(Job.status.in_([s.value for s in statuses]), Job.finished_at < cutoff)

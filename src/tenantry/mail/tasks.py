@@ -21,7 +21,7 @@ log = structlog.get_logger(__name__)
 
 
 async def _record_failure(context: JobContext, message_id: str, error: str, *, final: bool) -> None:
-    async with context.database.session() as session:
+    async with context.session() as session:
         message = await get_message(session, message_id)
         message.attempts, message.last_error = context.attempt, error
         if final:
@@ -33,7 +33,7 @@ async def send_mail(context: JobContext) -> dict[str, Any]:
     """Idempotent: a message already sent is not sent again."""
     settings = context.settings
     message_id = context.payload["message_id"]
-    async with context.database.session() as session:
+    async with context.session() as session:
         message = await get_message(session, message_id)
         if message.status != MailStatus.PENDING:
             return {"status": message.status, "skipped": True}
@@ -59,7 +59,7 @@ async def send_mail(context: JobContext) -> dict[str, Any]:
         if final:
             raise NonRetryableError(error) from exc
         raise
-    async with context.database.session() as session:
+    async with context.session() as session:
         message = await get_message(session, message_id)
         message.status, message.sent_at, message.sealed_secrets = MailStatus.SENT, utcnow(), None
         message.attempts, message.last_error = context.attempt, None

@@ -54,7 +54,7 @@ async def ready(request: Request) -> JSONResponse:
 async def refresh_database_gauges(database: Database) -> None:
     """Gauges that are facts of the database, read at scrape time by whichever process answers."""
     await refresh_depth_gauges(database)
-    async with database.session() as session:
+    async with database.session(cross_tenant="health") as session:
         counts = await count_by_status(session)
     SIGNUP_SESSIONS.clear()
     for status, count in counts.items():

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from tenantry import __version__, schema
+from tenantry import __version__, rls, schema
 from tenantry.db import Database
 from tenantry.job import service as job_service
 from tenantry.mail.backends import MailBackend
@@ -69,7 +69,10 @@ async def _rate_limit_store(redis: aioredis.Redis | None) -> dict[str, Any]:
 async def _queues(database: Database) -> dict[str, Any]:
     """Backlog and paused queues; paused is an operator's choice, so it stays `ok`."""
     try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S), database.session() as session:
+        async with (
+            asyncio.timeout(CHECK_TIMEOUT_S),
+            database.session(cross_tenant="health") as session,
+        ):
             stats = await job_service.queue_stats(session)
             paused = await job_service.paused_queues(session)
     except Exception as exc:
@@ -85,6 +88,18 @@ async def _queues(database: Database) -> dict[str, Any]:
     }
 
 
+async def _isolation(database: Database) -> dict[str, Any]:
+    """Tenant tables without their row-level security (PostgreSQL)."""
+    if not database.is_postgres:
+        return {"status": OK, "row_level_security": "not on SQLite"}
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S), database.engine.connect() as connection:
+            unprotected = await rls.unprotected_count(connection)
+    except Exception as exc:
+        return {"status": DOWN, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"status": DEGRADED if unprotected else OK, "unprotected_tables": unprotected}
+
+
 async def _mail(backend: MailBackend) -> dict[str, Any]:
     return {
         **await _timed(backend.check),
@@ -95,12 +110,13 @@ async def _mail(backend: MailBackend) -> dict[str, Any]:
 async def deep_report(
     database: Database, redis: aioredis.Redis | None, mail: MailBackend, uptime_s: float
 ) -> HealthReport:
-    database_check, migrations, rate_limit, queues, mail_check = await asyncio.gather(
+    database_check, migrations, rate_limit, queues, mail_check, isolation = await asyncio.gather(
         _timed(database.ping),
         _migrations(database),
         _rate_limit_store(redis),
         _queues(database),
         _mail(mail),
+        _isolation(database),
     )
     checks = {
         "database": database_check,
@@ -108,6 +124,7 @@ async def deep_report(
         "rate_limit": rate_limit,
         "queue": queues,
         "mail": mail_check,
+        "tenant_isolation": isolation,
     }
     if database_check["status"] != OK:
         status = DOWN

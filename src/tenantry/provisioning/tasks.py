@@ -56,7 +56,7 @@ async def _enqueue_step(session: AsyncSession, signup_id: str, run_id: str, name
 @registry.task(START, max_attempts=10)
 async def start_run(context: JobContext) -> dict[str, str]:
     signup_id, run_id = context.payload["signup_id"], context.payload["run_id"]
-    async with context.database.session() as session:
+    async with context.session() as session:
         signup = await _locked_signup(session, signup_id)
         if signup is None or signup.status not in (*RESUMABLE, SignupStatus.PROVISIONING):
             return {"skipped": signup.status if signup else "missing"}
@@ -113,7 +113,7 @@ async def _finish(
 
 async def _settle(context: JobContext, name: str, status: StepStatus, error: str) -> None:
     """Record a step that stopped the run: review or failure, on the checkpoint and the session."""
-    async with context.database.session() as session:
+    async with context.session() as session:
         signup = await _locked_signup(session, context.payload["signup_id"])
         checkpoint = next(
             c for c in await checkpoints(session, context.payload["signup_id"]) if c.name == name
@@ -143,7 +143,7 @@ async def run_step(context: JobContext) -> dict[str, str]:
         context.payload["run_id"],
         context.payload["step"],
     )
-    async with context.database.session() as session:
+    async with context.session() as session:
         signup = await session.get(SignupSession, signup_id)
         laid_out = await checkpoints(session, signup_id)
         checkpoint = next((c for c in laid_out if c.name == name), None)
@@ -154,7 +154,7 @@ async def run_step(context: JobContext) -> dict[str, str]:
             checkpoint.started_at = checkpoint.started_at or utcnow()
     if checkpoint.status == StepStatus.DONE:
         # A re-run after a crash between the step's commit and this job's end.
-        async with context.database.session() as session:
+        async with context.session() as session:
             await _advance(session, signup_id, run_id)
         return {"step": name, "outcome": "already done"}
     try:
@@ -174,7 +174,7 @@ async def run_step(context: JobContext) -> dict[str, str]:
                 f"gave up after {context.attempt} attempts: {error}",
             )
             return {"stopped": "failed"}
-        async with context.database.session() as session:
+        async with context.session() as session:
             failing = next(c for c in await checkpoints(session, signup_id) if c.name == name)
             failing.error = error
         raise
@@ -189,7 +189,7 @@ async def _run_and_complete(
     output = None
     if step.outside:
         output = await step.run(StepContext(signup, context.settings, None, context.attempt))
-    async with context.database.session() as session:
+    async with context.session() as session:
         current = await _locked_signup(session, signup.id)
         if current is None or current.status != SignupStatus.PROVISIONING:
             return

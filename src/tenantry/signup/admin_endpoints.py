@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from tenantry.auth.access import AdminOrService, PlatformOperator
-from tenantry.db import DbReader, DbSession
+from tenantry.db import PlatformReader, PlatformSession
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, page_of
 from tenantry.models import SignupSession, SignupStatus
@@ -27,7 +27,7 @@ def summary(signup: SignupSession) -> dict[str, Any]:
 
 @router.get("", summary="Signup sessions, newest first, optionally of one status")
 async def list_sessions(
-    _: PlatformOperator, session: DbReader, page: Page, status: SignupStatus | None = None
+    _: PlatformOperator, session: PlatformReader, page: Page, status: SignupStatus | None = None
 ) -> dict[str, Any]:
     rows = await service.list_signups(
         session, status=status, after=page.after, limit=page.limit + 1
@@ -41,7 +41,7 @@ async def list_sessions(
     summary="Resume a REVIEW_REQUIRED or FAILED provisioning run from its last checkpoint",
 )
 async def retry(
-    signup_id: str, caller: AdminOrService, session: DbSession, idempotency: Idempotency
+    signup_id: str, caller: AdminOrService, session: PlatformSession, idempotency: Idempotency
 ) -> JSONResponse:
     if replay := await idempotency.replay(session, "admin", {"signup_id": signup_id}):
         return replay

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from tenantry.auth import sessions as auth_sessions
 from tenantry.config import Settings
-from tenantry.db import DbSession
+from tenantry.db import PlatformSession
 from tenantry.errors import TenantryError, problem_response
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.otp import OtpInvalid
@@ -45,7 +45,7 @@ def _created(signup: SignupSession) -> SignupCreated:
     summary="Start a signup: a 6-digit code is mailed (200: the same session, already pending)",
 )
 async def start_signup(
-    payload: SignupCreate, request: Request, session: DbSession, idempotency: Idempotency
+    payload: SignupCreate, request: Request, session: PlatformSession, idempotency: Idempotency
 ) -> JSONResponse:
     settings: Settings = request.app.state.settings
     ip = request_ip(request)
@@ -73,7 +73,7 @@ async def start_signup(
 
 
 @router.get("/{signup_id}", response_model=SignupRead, summary="The state of a signup session")
-async def read_signup(signup_id: str, session: DbSession) -> SignupRead:
+async def read_signup(signup_id: str, session: PlatformSession) -> SignupRead:
     signup = await service.get_signup(session, signup_id)
     steps = [step_view(c) for c in await checkpoints(session, signup.id)]
     return SignupRead(
@@ -87,7 +87,7 @@ async def read_signup(signup_id: str, session: DbSession) -> SignupRead:
     response_model=SignupCreated,
     summary="Mail a new code (the old one dies); 429 within the cooldown",
 )
-async def resend_code(signup_id: str, request: Request, session: DbSession) -> JSONResponse:
+async def resend_code(signup_id: str, request: Request, session: PlatformSession) -> JSONResponse:
     settings: Settings = request.app.state.settings
     ip = request_ip(request)
     limits = [(Limit.of("signup-resend-ip", RESEND_LIMIT_PER_IP), ip)]
@@ -102,7 +102,7 @@ async def resend_code(signup_id: str, request: Request, session: DbSession) -> J
     summary="Check the mailed code: provisioning starts and a continuation token is issued",
 )
 async def verify_code(
-    signup_id: str, payload: SignupVerify, request: Request, session: DbSession
+    signup_id: str, payload: SignupVerify, request: Request, session: PlatformSession
 ) -> JSONResponse:
     settings: Settings = request.app.state.settings
     ip = request_ip(request)
@@ -131,7 +131,7 @@ async def verify_code(
     summary="Exchange the continuation token for the owner's tokens, once the tenant exists",
 )
 async def owner_session(
-    signup_id: str, payload: ContinuationRequest, request: Request, session: DbSession
+    signup_id: str, payload: ContinuationRequest, request: Request, session: PlatformSession
 ) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     signup = await service.redeem_continuation(

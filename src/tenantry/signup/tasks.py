@@ -15,7 +15,7 @@ log = structlog.get_logger(__name__)
 
 @registry.task("signup.purge", max_attempts=3)
 async def purge_signups(context: JobContext) -> dict[str, int]:
-    async with context.database.session() as session:
+    async with context.session() as session:
         report = await service.expire_and_purge(session, context.settings)
     SIGNUP_SESSIONS_PURGED.labels("expired").inc(report.expired)
     SIGNUP_SESSIONS_PURGED.labels("deleted").inc(report.deleted)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
 from croniter import croniter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
 from tenantry.db import Database
@@ -51,6 +53,10 @@ class JobContext:
     @property
     def is_last_attempt(self) -> bool:
         return self.attempt >= self.max_attempts
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction across tenants, named after this job's kind: tasks are platform work."""
+        return self.database.session(cross_tenant=f"job {self.kind}")
 
 
 Handler = Callable[[JobContext], Awaitable[Any]]

@@ -158,7 +158,7 @@ class Worker:
                 await asyncio.wait_for(self._kick.wait(), timeout=poll)
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
-        async with self.database.session() as session:
+        async with self.database.session(cross_tenant="worker") as session:
             claimed = await queue.claim(
                 session,
                 worker_id=self.id,
@@ -254,7 +254,7 @@ class Worker:
         if not batch:
             return
         try:
-            async with self.database.session() as session:
+            async with self.database.session(cross_tenant="worker") as session:
                 await queue.finish(session, worker_id=self.id, outcomes=batch)
         except Exception as exc:
             # Keep them: the leases are still renewed, and the next flush retries.
@@ -270,7 +270,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             try:
-                async with self.database.session() as session:
+                async with self.database.session(cross_tenant="worker") as session:
                     await queue.renew(
                         session,
                         worker_id=self.id,
@@ -293,12 +293,12 @@ class Worker:
                 log.warning("maintenance_failed", worker_id=self.id, error=_describe(exc))
 
     async def _refresh_paused(self) -> None:
-        async with self.database.session() as session:
+        async with self.database.session(cross_tenant="worker") as session:
             rows = await session.execute(select(QueueState.name).where(QueueState.paused.is_(True)))
             self._paused = sorted(rows.scalars())
 
     async def _reap(self) -> None:
-        async with self.database.session() as session:
+        async with self.database.session(cross_tenant="worker") as session:
             reaped = await queue.reap(session)
         for job in reaped:
             JOBS_LEASE_EXPIRED.inc()
@@ -318,7 +318,7 @@ class Worker:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        async with self.database.session() as session:
+        async with self.database.session(cross_tenant="worker") as session:
             await queue.release(session, worker_id=self.id, job_ids=interrupted)
         self._unflushed.difference_update(interrupted)
         log.warning("worker_released_jobs", worker_id=self.id, jobs=interrupted)

@@ -28,7 +28,7 @@ async def sync_schedules(database: Database, tasks: TaskRegistry) -> None:
     Workers starting together race here: inserts that lose are ignored.
     """
     now = utcnow()
-    async with database.session() as session:
+    async with database.session(cross_tenant="scheduler") as session:
         for spec in tasks.schedules():
             await session.execute(
                 insert_for(session)(Schedule)
@@ -68,7 +68,7 @@ async def fire_due(database: Database, tasks: TaskRegistry) -> list[str]:
     specs = {spec.name: spec for spec in tasks.schedules()}
     if not specs:
         return []
-    async with database.session() as session:
+    async with database.session(cross_tenant="scheduler") as session:
         due = (
             await session.execute(
                 select(Schedule.name, Schedule.next_run_at).where(
@@ -78,7 +78,7 @@ async def fire_due(database: Database, tasks: TaskRegistry) -> list[str]:
         ).all()
     fired = []
     for name, seen in due:
-        async with database.session() as session:
+        async with database.session(cross_tenant="scheduler") as session:
             job_id = await _fire(
                 session, specs[name], seen, key=f"schedule:{name}:{seen.isoformat()}"
             )
