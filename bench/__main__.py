@@ -170,9 +170,14 @@ def main() -> None:
                 *access.sqlite_rows(),
                 *access.postgres_rows(postgres.url("access_bench")),
             ]
-            print(table("Access control", rows, fastapi_hello))
+            asyncio.run(create_database(postgres, "rls_bench"))
+            isolation, rls_cost = access.rls_rows(
+                postgres.url("rls_bench"),
+                postgres.url("rls_bench", user="tenantry_app", password="bench-only"),  # noqa: S106
+            )
+            print(table("Access control", rows + isolation, fastapi_hello))
             print()
-            print("\n".join(access.per_request_costs()))
+            print("\n".join([*access.per_request_costs(), rls_cost]))
             print()
         if only in (None, "signup"):
             print(table("Signup", [fastapi_hello, *signup_rows(postgres)], fastapi_hello))

@@ -4,12 +4,15 @@ job read at 32, and the per-request cost of the token cache and the revocation c
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import tempfile
 import timeit
 from datetime import timedelta
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
 
 from bench.harness import BIN, ROOT, Row, server, wrk
 from tenantry.auth.jwt import Audience, TokenIssuer, private_pem
@@ -21,6 +24,7 @@ from tenantry.job.service import submit_job
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.models import Tenant
+from tenantry.tenancy import TENANT_TABLES
 from tenantry.worker.registry import load_task_modules
 
 EXCHANGE_CONNECTIONS = 16
@@ -109,6 +113,42 @@ def postgres_rows(url: str) -> list[Row]:
     with tempfile.TemporaryDirectory() as data_dir:
         env = {"TENANTRY_DATA_DIR": data_dir, "TENANTRY_DATABASE_URL": url}
         return rows("PostgreSQL, `serve`", [str(BIN / "tenantry"), "serve", "--migrate"], env)
+
+
+def rls_rows(owner_url: str, app_url: str) -> tuple[list[Row], str]:
+    """The authenticated read as the least-privilege role, with the tenant tables' row-level
+    security on, then switched off: what the second wall costs."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {
+            "TENANTRY_DATA_DIR": data_dir,
+            "TENANTRY_DATABASE_URL": app_url,
+            "TENANTRY_MIGRATION_DATABASE_URL": owner_url,
+        }
+        tenantry = str(BIN / "tenantry")
+        subprocess.run([tenantry, "db", "create-roles"], env={**os.environ, **env}, check=True)
+        subprocess.run([tenantry, "migrate"], env={**os.environ, **env}, check=True)
+        command = [tenantry, "serve"]
+        _, with_rls = rows("PostgreSQL, app role, RLS on", command, env)
+        asyncio.run(_switch_rls(owner_url, enabled=False))
+        _, without = rows("PostgreSQL, app role, RLS off", command, env)
+    cost = 1 - with_rls.requests_per_s / without.requests_per_s
+    fact = (
+        f"- row-level security costs **{cost:.1%}** of the authenticated read's throughput "
+        f"({with_rls.requests_per_s:,.0f} req/s with it, {without.requests_per_s:,.0f} without; "
+        "goal < 10 %)"
+    )
+    return [with_rls, without], fact
+
+
+async def _switch_rls(owner_url: str, *, enabled: bool) -> None:
+    database = Database(owner_url)
+    verb = "ENABLE" if enabled else "DISABLE"
+    try:
+        async with database.session() as session:
+            for table in TENANT_TABLES:
+                await session.execute(text(f"ALTER TABLE {table} {verb} ROW LEVEL SECURITY"))
+    finally:
+        await database.dispose()
 
 
 def per_request_costs() -> list[str]:

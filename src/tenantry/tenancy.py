@@ -88,9 +88,13 @@ async def scope(
 @asynccontextmanager
 async def cross_tenant(session: AsyncSession, purpose: str) -> AsyncIterator[None]:
     """Within a tenant's transaction, read across tenants for `purpose` (e.g. counting every
-    tenant's jobs against the total admission cap), then fall back to the tenant's scope."""
+    tenant's jobs against the total admission cap), then return to the transaction's scope."""
     if session.get_bind().dialect.name != "postgresql":
         yield
+        return
+    setting = func.current_setting(CROSS_TENANT_SETTING, True)
+    if await session.scalar(select(func.coalesce(setting, ""))):
+        yield  # the transaction crosses tenants already
         return
     await session.execute(select(func.set_config(CROSS_TENANT_SETTING, purpose, True)))
     try:
