@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from tenantry.app import create_app
@@ -169,4 +170,7 @@ async def test_no_route_answers_500_to_garbage(
                 )
                 assert response.status_code < 500, (method, path, body, response.text)
                 if response.status_code >= 400:
-                    assert response.headers["content-type"] == "application/problem+json"
+                    # Pages for people (the activation page) explain errors in HTML.
+                    page = route.response_class is HTMLResponse
+                    expected = "text/html" if page else "application/problem+json"
+                    assert response.headers["content-type"].startswith(expected), path

@@ -5,6 +5,9 @@ from fastapi import APIRouter
 from tenantry.auth.endpoints import router as auth_router
 from tenantry.event.endpoints import router as event_router
 from tenantry.integration_key.endpoints import router as key_router
+from tenantry.invitation.endpoints import pages as activation_pages
+from tenantry.invitation.endpoints import public as invitation_public_router
+from tenantry.invitation.endpoints import router as invitation_router
 from tenantry.job.endpoints import router as job_router
 from tenantry.ops.endpoints import router as ops_router
 from tenantry.signup.admin_endpoints import router as signup_admin_router
@@ -20,6 +23,9 @@ for domain_router in (
     tenant_router,
     key_router,
     job_router,
+    invitation_router,
+    invitation_public_router,
+    activation_pages,
     event_router,
 ):
     router.include_router(domain_router)

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     signup_in_flight_deadline: Duration = timedelta(hours=1)
     signup_retention: Duration = timedelta(days=30)
     continuation_token_ttl: Duration = timedelta(hours=1)
+    invitation_ttl: Duration = timedelta(hours=72)
+    # Failed checks of invitation links per client address, before it is refused for a while.
+    link_failure_limit_per_ip: str = "10/minute"
     access_token_ttl: Duration = timedelta(minutes=15)
     refresh_token_ttl: Duration = timedelta(days=7)
     # The longest lifetime any access token may have (`token mint --ttl` included): a

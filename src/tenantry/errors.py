@@ -63,6 +63,10 @@ class TokenExpired(Unauthenticated):
     code, title = "TOKEN_EXPIRED", "The token has expired"
 
 
+class TokenUsed(TenantryError):
+    status, code, title = 409, "TOKEN_USED", "The token has been used"
+
+
 class TokenRevoked(Unauthenticated):
     code, title = "TOKEN_REVOKED", "The token has been revoked"
 

@@ -133,3 +133,9 @@ AUTHZ_DENIALS_DROPPED = Counter(
     "tenantry_authz_denials_dropped_total",
     "Refusals not written to the denials table because its buffer was full (still logged).",
 )
+
+TOKEN_VALIDATION_FAILURES = Counter(
+    "tenantry_token_validation_failures_total",
+    "Invitation links refused: invalid, expired, revoked or used.",
+    ["kind"],
+)

@@ -41,6 +41,7 @@ TENANT_TABLES: dict[str, str] = {
     "provisioning_steps": "tenant_id",
     "mail_messages": "tenant_id",
     "authz_denials": "tenant_id",
+    "invitations": "tenant_id",
 }
 
 # Every other table, and why it holds nothing of one tenant's.

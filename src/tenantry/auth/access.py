@@ -108,6 +108,8 @@ ADMINS = ("owner", "admin")
 PlatformOperator = Annotated[Principal, Depends(PlatformAccess(["admin", "support"]))]
 AdminOrService = Annotated[Principal, Depends(PlatformAccess(["admin"], services=True))]
 TenantMember = Annotated[Principal, Depends(TenantAccess([*ADMINS, "member"]))]
+InvitationManager = Annotated[Principal, Depends(TenantAccess(ADMINS))]
+MemberManager = Annotated[Principal, Depends(TenantAccess(ADMINS))]
 KeyManager = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["admin:keys"]))]
 EventReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["events:read"]))]
 JobSubmitter = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["jobs:write"]))]

@@ -6,6 +6,7 @@ import typer
 
 from tenantry.cli import (
     db,
+    invitations,
     jobs,
     keys,
     mail,
@@ -51,6 +52,7 @@ app.add_typer(signup.sessions_app, name="sessions")
 app.add_typer(signup.promos_app, name="promos")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(keys.app, name="keys")
+app.add_typer(invitations.app, name="invitations")
 app.add_typer(db.app, name="db")
 app.add_typer(db.rls_app, name="rls")
 app.command()(signup.purge)

@@ -69,6 +69,13 @@ class RateLimiter:
         reset_s = max(1, math.ceil(stats.reset_time - time.time()))
         return Decision(limit, allowed, max(0, stats.remaining), reset_s)
 
+    async def spent(self, limit: Limit, key: str) -> int | None:
+        """Seconds until `key` may try again if its `limit` is used up (no hit), else None."""
+        if await self._limiter.test(limit.rate, limit.name, key):
+            return None
+        stats = await self._limiter.get_window_stats(limit.rate, limit.name, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
     async def enforce(self, limits: list[tuple[Limit, str]], **context: str) -> dict[str, str]:
         """Hit each `(limit, key)` in turn; raise RATE_LIMITED at the first refusal.
 

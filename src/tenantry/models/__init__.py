@@ -10,6 +10,7 @@ from tenantry.models.base import Base
 from tenantry.models.event import Event
 from tenantry.models.idempotency_record import IdempotencyRecord
 from tenantry.models.integration_key import IntegrationKey
+from tenantry.models.invitation import Invitation, InvitationStatus
 from tenantry.models.job import Job, JobStatus
 from tenantry.models.job_tenant_clock import JobTenantClock
 from tenantry.models.login_challenge import LoginChallenge
@@ -33,6 +34,8 @@ __all__ = [
     "Event",
     "IdempotencyRecord",
     "IntegrationKey",
+    "Invitation",
+    "InvitationStatus",
     "Job",
     "JobStatus",
     "JobTenantClock",

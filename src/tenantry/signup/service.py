@@ -24,6 +24,7 @@ from tenantry.errors import (
     RateLimited,
     TenantryError,
     TokenExpired,
+    TokenUsed,
     Unauthenticated,
     ValidationFailed,
 )
@@ -452,10 +453,6 @@ async def verify_code(
 
 class NotReady(TenantryError):
     status, code, title = 409, "NOT_READY", "The tenant is not provisioned yet"
-
-
-class TokenUsed(TenantryError):
-    status, code, title = 409, "TOKEN_USED", "The token has been used"
 
 
 async def owner_of(session: AsyncSession, signup: SignupSession) -> User:

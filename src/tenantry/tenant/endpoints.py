@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict
 
-from tenantry.auth.access import TenantMember
-from tenantry.db import DbReader
+from tenantry.auth.access import MemberManager, TenantMember, deny
+from tenantry.db import DbReader, DbSession
 from tenantry.kit.pagination import Page, encode_cursor
 from tenantry.models import SignupStatus
 from tenantry.provisioning.service import checkpoints, step_view
-from tenantry.tenant import service
+from tenantry.tenant import members, service
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}", tags=["tenants"])
 
@@ -50,6 +51,41 @@ async def list_members(
         ],
         "next_cursor": encode_cursor(last.created_at, last.user_id) if last else None,
     }
+
+
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["owner", "admin", "member"]
+
+
+@router.patch("/members/{user_id}", summary="Change a member's role (a tenant keeps an owner)")
+async def change_role(
+    tenant_id: str,
+    user_id: str,
+    payload: RoleChange,
+    principal: MemberManager,
+    request: Request,
+    session: DbSession,
+) -> dict[str, Any]:
+    try:
+        membership = await members.change_role(session, principal, tenant_id, user_id, payload.role)
+    except members.OwnersOnly as exc:
+        raise deny(request, principal, "role_mismatch", exc.detail) from None
+    return {"user_id": membership.user_id, "role": membership.role}
+
+
+@router.delete(
+    "/members/{user_id}", status_code=204, summary="Remove a member (a tenant keeps an owner)"
+)
+async def remove_member(
+    tenant_id: str, user_id: str, principal: MemberManager, request: Request, session: DbSession
+) -> Response:
+    try:
+        await members.remove(session, principal, tenant_id, user_id)
+    except members.OwnersOnly as exc:
+        raise deny(request, principal, "role_mismatch", exc.detail) from None
+    return Response(status_code=204)
 
 
 @router.get("/provisioning", summary="How the tenant's provisioning went, step by step")

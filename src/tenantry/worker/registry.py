@@ -29,6 +29,7 @@ BUILT_IN_TASK_MODULES = (
     "tenantry.mail.tasks",
     "tenantry.signup.tasks",
     "tenantry.provisioning.tasks",
+    "tenantry.invitation.tasks",
 )
 DEFAULT_MAX_ATTEMPTS = 5
 

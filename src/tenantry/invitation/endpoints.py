@@ -1,0 +1,272 @@
+"""Invitations over HTTP: the tenant's management routes, the public lookup and accept, and
+the hosted activation page (`/activate`), which only its form's POST can consume."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from tenantry.auth.access import InvitationManager, deny
+from tenantry.db import DbReader, DbSession, PlatformSession
+from tenantry.errors import TenantryError, TokenUsed
+from tenantry.invitation import guard, service
+from tenantry.invitation.schemas import (
+    InvitationAccept,
+    InvitationCreate,
+    InvitationLookup,
+    InvitationRead,
+)
+from tenantry.kit.idempotency import Idempotency
+from tenantry.kit.pagination import Page, page_of
+from tenantry.models import Invitation, InvitationStatus, User
+
+router = APIRouter(prefix="/v1/tenants/{tenant_id}/invitations", tags=["invitations"])
+public = APIRouter(prefix="/v1/invitations", tags=["invitations"])
+pages = APIRouter(include_in_schema=False)
+
+LINK_ERRORS = (service.TokenInvalid, service.LinkExpired, service.LinkRevoked, TokenUsed)
+T = TypeVar("T")
+
+
+def _read(invitation: Invitation) -> dict[str, Any]:
+    return InvitationRead(
+        id=invitation.id,
+        email=invitation.email,
+        role=invitation.role,
+        status=service.effective_status(invitation),
+        created_at=invitation.created_at,
+        expires_at=invitation.expires_at,
+        invited_by=invitation.invited_by,
+    ).model_dump(mode="json")
+
+
+@router.post("", status_code=201, response_model=InvitationRead, summary="Invite someone")
+async def create_invitation(
+    tenant_id: str,
+    payload: InvitationCreate,
+    principal: InvitationManager,
+    request: Request,
+    session: DbSession,
+    idempotency: Idempotency,
+) -> JSONResponse:
+    if payload.role == "owner" and "owner" not in principal.roles:
+        raise deny(request, principal, "role_mismatch", "Only an owner can invite an owner")
+    if replay := await idempotency.replay(session, tenant_id, payload.model_dump(mode="json")):
+        return replay
+    invitation = await service.create(
+        session,
+        request.app.state.settings,
+        tenant_id=tenant_id,
+        email=str(payload.email),
+        role=payload.role,
+        invited_by=principal.subject,
+    )
+    return await idempotency.remember(session, 201, _read(invitation))
+
+
+@router.get("", summary="The tenant's invitations, newest first")
+async def list_invitations(
+    tenant_id: str,
+    _: InvitationManager,
+    session: DbReader,
+    page: Page,
+    status: InvitationStatus | None = None,
+) -> dict[str, Any]:
+    rows = await service.list_invitations(
+        session, tenant_id, status=status, after=page.after, limit=page.limit + 1
+    )
+    return page_of(list(rows), page.limit, _read)
+
+
+@router.post("/{invitation_id}/resend", response_model=InvitationRead, summary="A new link")
+async def resend_invitation(
+    tenant_id: str,
+    invitation_id: str,
+    _: InvitationManager,
+    request: Request,
+    session: DbSession,
+) -> dict[str, Any]:
+    invitation = await service.get(session, invitation_id, tenant_id=tenant_id)
+    return _read(await service.resend(session, request.app.state.settings, invitation))
+
+
+@router.post("/{invitation_id}/revoke", response_model=InvitationRead, summary="Withdraw it")
+async def revoke_invitation(
+    tenant_id: str, invitation_id: str, _: InvitationManager, session: DbSession
+) -> dict[str, Any]:
+    invitation = await service.get(session, invitation_id, tenant_id=tenant_id)
+    return _read(await service.revoke(session, invitation))
+
+
+async def _watched(request: Request, action: Callable[[], Awaitable[T]]) -> T:
+    """Run a link check under the brute-force watch."""
+    await guard.admit(request)
+    try:
+        return await action()
+    except LINK_ERRORS as exc:
+        await guard.failed(request, exc)
+        raise
+
+
+@public.get("/lookup", response_model=InvitationLookup, summary="What a link invites to")
+async def lookup(
+    request: Request,
+    session: PlatformSession,
+    token: Annotated[str, Query(min_length=1, max_length=200)],
+) -> InvitationLookup:
+    invitation = await _watched(
+        request, lambda: service.find(session, request.app.state.settings, token)
+    )
+    return await _lookup(session, invitation)
+
+
+async def _lookup(session: PlatformSession, invitation: Invitation) -> InvitationLookup:
+    tenant = await service.tenant_of(session, invitation)
+    return InvitationLookup(
+        tenant_name=tenant.name,
+        email=invitation.email,
+        role=invitation.role,
+        status=service.effective_status(invitation),
+        expires_at=invitation.expires_at,
+    )
+
+
+@public.post("/accept", summary="Spend the link: join the tenant and get its tokens")
+async def accept(
+    payload: InvitationAccept, request: Request, session: PlatformSession
+) -> JSONResponse:
+    state = request.app.state
+    accepted = await _watched(
+        request,
+        lambda: service.accept(
+            session,
+            state.settings,
+            state.tokens,
+            payload.token,
+            name=payload.name,
+            password=payload.password,
+        ),
+    )
+    return JSONResponse(accepted.tokens.to_response(), headers={"Cache-Control": "no-store"})
+
+
+# The page is reached from a mail: its token must not leak in a Referer, nothing may be
+# framed or scripted, and no cache keeps it.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+@cache
+def _pages() -> Environment:
+    return Environment(
+        loader=PackageLoader("tenantry.invitation", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+    )
+
+
+def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    body = (
+        _pages()
+        .get_template(template)
+        .render(product_name=request.app.state.settings.product_name, **context)
+    )
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+
+def _problem_page(request: Request, error: TenantryError) -> HTMLResponse:
+    return _page(
+        request,
+        "link_problem.html.j2",
+        error.status,
+        title=error.title,
+        detail=error.detail,
+        code=error.code,
+    )
+
+
+async def _form(
+    request: Request, session: PlatformSession, invitation: Invitation, **extra: Any
+) -> HTMLResponse:
+    found = await _lookup(session, invitation)
+    user = await session.scalar(select(User.id).where(User.email == invitation.email))
+    context = {
+        "tenant_name": found.tenant_name,
+        "email": found.email,
+        "role": found.role,
+        "new_user": user is None,
+        "name": "",
+        "error": None,
+        **extra,
+    }
+    return _page(request, "activate.html.j2", 200 if not extra.get("error") else 400, **context)
+
+
+@pages.get("/activate", response_class=HTMLResponse)
+async def activation_page(
+    request: Request,
+    session: PlatformSession,
+    token: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
+    """Shows the invitation and its form; opening it (a mail scanner does) changes nothing."""
+    try:
+        invitation = await _watched(
+            request, lambda: service.find(session, request.app.state.settings, token)
+        )
+    except TenantryError as exc:
+        return _problem_page(request, exc)
+    return await _form(request, session, invitation, token=token)
+
+
+@pages.post("/activate", response_class=HTMLResponse)
+async def activate(request: Request, session: PlatformSession) -> HTMLResponse:
+    """The form's POST: the only way the page consumes its link."""
+    fields = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+    token, name, password = (fields.get(key, "") for key in ("token", "name", "password"))
+    state = request.app.state
+    try:
+        invitation = await _watched(request, lambda: service.find(session, state.settings, token))
+    except TenantryError as exc:
+        return _problem_page(request, exc)
+    try:
+        form = InvitationAccept(token=token, name=name, password=password or None)
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        return await _form(request, session, invitation, token=token, name=name, error=problems)
+    try:
+        accepted = await _watched(
+            request,
+            lambda: service.accept(
+                session,
+                state.settings,
+                state.tokens,
+                form.token,
+                name=form.name,
+                password=form.password,
+            ),
+        )
+    except TenantryError as exc:
+        return _problem_page(request, exc)
+    return _page(
+        request,
+        "activated.html.j2",
+        tenant_name=accepted.tenant.name,
+        email=accepted.invitation.email,
+        role=accepted.invitation.role,
+    )

@@ -1,0 +1,362 @@
+"""Invitations: create, resend, revoke, expire, and accept a magic link exactly once.
+
+The token (32 random bytes, URL-safe) exists only in the mail; the row keeps
+its HMAC. Accepting is one conditional update (`status = 'pending' AND
+expires_at > now`), so of ten concurrent accepts one wins and nine get
+`409 TOKEN_USED`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, delete, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.auth import passwords, sessions
+from tenantry.auth.jwt import TokenIssuer
+from tenantry.config import Settings
+from tenantry.datadir import server_secret
+from tenantry.db import insert_for
+from tenantry.errors import NotFound, TenantryError, TokenUsed
+from tenantry.event import service as events
+from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
+from tenantry.kit.tokens import hash_secret, new_secret
+from tenantry.mail.service import queue_mail
+from tenantry.models import Invitation, InvitationStatus, Membership, Tenant, User
+
+ROLES = ("owner", "admin", "member")
+ORPHAN_AFTER = timedelta(days=7)  # ended invitations are deleted this long past their TTL
+PENDING, ACCEPTED = InvitationStatus.PENDING.value, InvitationStatus.ACCEPTED.value
+EXPIRED, REVOKED = InvitationStatus.EXPIRED.value, InvitationStatus.REVOKED.value
+
+
+class InvitationPending(TenantryError):
+    status, code, title = 409, "INVITATION_PENDING", "An invitation to this address is pending"
+
+
+class AlreadyMember(TenantryError):
+    status, code, title = 409, "ALREADY_MEMBER", "This address is a member already"
+
+
+class InvitationState(TenantryError):
+    status, code, title = 409, "INVITATION_STATE", "The invitation is not in a state for this"
+
+
+class TokenInvalid(TenantryError):
+    status, code, title = 404, "TOKEN_INVALID", "The link is not valid"
+
+
+class LinkExpired(TenantryError):
+    status, code, title = 410, "TOKEN_EXPIRED", "The link has expired"
+
+
+class LinkRevoked(TenantryError):
+    status, code, title = 410, "TOKEN_REVOKED", "The invitation was withdrawn"
+
+
+def effective_status(invitation: Invitation) -> str:
+    """A pending invitation past its expiry is expired, whether or not the sweep ran yet."""
+    if invitation.status == PENDING and invitation.expires_at <= utcnow():
+        return EXPIRED
+    return invitation.status
+
+
+def _link(settings: Settings, raw: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/activate?token={raw}"
+
+
+async def _mail(
+    session: AsyncSession, settings: Settings, invitation: Invitation, raw: str
+) -> None:
+    tenant = await tenant_of(session, invitation)
+    await queue_mail(
+        session,
+        settings,
+        to=invitation.email,
+        template="invitation",
+        context={"org_name": tenant.name, "role": invitation.role, "hours": _hours(settings)},
+        secrets={"link": _link(settings, raw)},
+        tenant_id=invitation.tenant_id,
+    )
+
+
+def _hours(settings: Settings) -> int:
+    return int(settings.invitation_ttl.total_seconds() // 3600)
+
+
+async def _is_member(session: AsyncSession, tenant_id: str, email: str) -> bool:
+    query = (
+        select(Membership.user_id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.tenant_id == tenant_id, User.email == email)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def _expire_pending(session: AsyncSession, *conditions: ColumnElement[bool]) -> int:
+    now = utcnow()
+    result = await session.execute(
+        update(Invitation)
+        .where(Invitation.status == PENDING, Invitation.expires_at <= now, *conditions)
+        .values(status=EXPIRED, ended_at=Invitation.expires_at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def create(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    tenant_id: str,
+    email: str,
+    role: str,
+    invited_by: str,
+) -> Invitation:
+    """A pending invitation and its mail, in the caller's transaction."""
+    email = email.strip().lower()
+    if await _is_member(session, tenant_id, email):
+        raise AlreadyMember(f"{email} is a member of this tenant already")
+    await _expire_pending(session, Invitation.tenant_id == tenant_id, Invitation.email == email)
+    raw, digest = new_secret(server_secret(settings))
+    now = utcnow()
+    invitation = Invitation(
+        id=new_id("inv"),
+        tenant_id=tenant_id,
+        email=email,
+        role=role,
+        status=PENDING,
+        token_hash=digest,
+        invited_by=invited_by,
+        created_at=now,
+        expires_at=now + settings.invitation_ttl,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(invitation)
+    except IntegrityError:
+        raise InvitationPending(f"an invitation to {email} is pending already") from None
+    events.record(
+        session,
+        "activation.InvitationCreated",
+        tenant_id=tenant_id,
+        subject_id=invitation.id,
+        data={"role": role, "invited_by": invited_by},
+    )
+    await _mail(session, settings, invitation, raw)
+    return invitation
+
+
+async def get(
+    session: AsyncSession, invitation_id: str, *, tenant_id: str | None = None
+) -> Invitation:
+    invitation = await session.get(Invitation, invitation_id)
+    if invitation is None or tenant_id not in (None, invitation.tenant_id):
+        raise NotFound(f"no invitation {invitation_id}")
+    return invitation
+
+
+async def list_invitations(
+    session: AsyncSession,
+    tenant_id: str | None,
+    *,
+    status: InvitationStatus | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> Sequence[Invitation]:
+    """Newest first; `status` as the caller sees it (a pending one past its expiry is expired)."""
+    now = utcnow()
+    query = select(Invitation).order_by(Invitation.created_at.desc(), Invitation.id.desc())
+    if tenant_id is not None:
+        query = query.where(Invitation.tenant_id == tenant_id)
+    if status is InvitationStatus.PENDING:
+        query = query.where(Invitation.status == PENDING, Invitation.expires_at > now)
+    elif status is InvitationStatus.EXPIRED:
+        query = query.where(
+            or_(
+                Invitation.status == EXPIRED,
+                and_(Invitation.status == PENDING, Invitation.expires_at <= now),
+            )
+        )
+    elif status is not None:
+        query = query.where(Invitation.status == status.value)
+    if after is not None:
+        query = query.where(tuple_(Invitation.created_at, Invitation.id) < after)
+    return (await session.execute(query.limit(limit))).scalars().all()
+
+
+async def resend(session: AsyncSession, settings: Settings, invitation: Invitation) -> Invitation:
+    """A new link (the old one dies) and a new expiry, for a pending or expired invitation."""
+    if invitation.status not in (PENDING, EXPIRED):
+        raise InvitationState(f"invitation {invitation.id} is {invitation.status}")
+    raw, digest = new_secret(server_secret(settings))
+    now = utcnow()
+    try:
+        async with session.begin_nested():
+            invitation.token_hash, invitation.status = digest, PENDING
+            invitation.expires_at, invitation.ended_at = now + settings.invitation_ttl, None
+            await session.flush()
+    except IntegrityError:
+        raise InvitationPending(f"another invitation to {invitation.email} is pending") from None
+    events.record(
+        session,
+        "activation.InvitationResent",
+        tenant_id=invitation.tenant_id,
+        subject_id=invitation.id,
+    )
+    await _mail(session, settings, invitation, raw)
+    return invitation
+
+
+async def revoke(session: AsyncSession, invitation: Invitation) -> Invitation:
+    revoked = await session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.status == PENDING)
+        .values(status=REVOKED, ended_at=utcnow())
+        .returning(Invitation.id)
+        .execution_options(synchronize_session=False)
+    )
+    if revoked.scalar_one_or_none() is None:
+        raise InvitationState(f"invitation {invitation.id} is {effective_status(invitation)}")
+    await session.refresh(invitation)
+    events.record(
+        session,
+        "activation.InvitationRevoked",
+        tenant_id=invitation.tenant_id,
+        subject_id=invitation.id,
+    )
+    return invitation
+
+
+async def tenant_of(session: AsyncSession, invitation: Invitation) -> Tenant:
+    tenant = await session.get(Tenant, invitation.tenant_id)
+    assert tenant is not None  # a foreign key
+    return tenant
+
+
+def _refusal(invitation: Invitation) -> TenantryError:
+    status = effective_status(invitation)
+    if status == ACCEPTED:
+        return TokenUsed("This link was used already: sign in instead")
+    if status == REVOKED:
+        return LinkRevoked("This invitation was withdrawn")
+    return LinkExpired("This link has expired: ask the person who invited you for a new one")
+
+
+async def find(session: AsyncSession, settings: Settings, raw: str) -> Invitation:
+    """The invitation of a link that can still be accepted, or the reason it cannot."""
+    digest = hash_secret(raw, server_secret(settings))
+    invitation = (
+        await session.execute(select(Invitation).where(Invitation.token_hash == digest))
+    ).scalar_one_or_none()
+    if invitation is None:
+        raise TokenInvalid("This link is not valid")
+    if effective_status(invitation) != PENDING:
+        raise _refusal(invitation)
+    return invitation
+
+
+@dataclass(frozen=True)
+class Accepted:
+    invitation: Invitation
+    tenant: Tenant
+    tokens: sessions.TokenPair
+
+
+async def accept(
+    session: AsyncSession,
+    settings: Settings,
+    issuer: TokenIssuer,
+    raw: str,
+    *,
+    name: str,
+    password: str | None,
+) -> Accepted:
+    """Spend the link once: the user (created if new), the membership, tokens for the tenant.
+
+    An existing user keeps their name and password: a link must not change an account.
+    """
+    invitation = await find(session, settings, raw)
+    now = utcnow()
+    spent = await session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.status == PENDING,
+            Invitation.expires_at > now,
+        )
+        .values(status=ACCEPTED, ended_at=now)
+        .returning(Invitation.id)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.scalar_one_or_none() is None:
+        await session.refresh(invitation)
+        raise _refusal(invitation)
+    user = (
+        await session.execute(select(User).where(User.email == invitation.email))
+    ).scalar_one_or_none()
+    if user is None:
+        user = User(
+            id=new_id("usr"),
+            email=invitation.email,
+            name=name,
+            password_hash=await passwords.hash_password(password) if password else None,
+            created_at=now,
+        )
+        session.add(user)
+        await session.flush()
+    await session.execute(
+        insert_for(session)(Membership)
+        .values(
+            tenant_id=invitation.tenant_id, user_id=user.id, role=invitation.role, created_at=now
+        )
+        .on_conflict_do_nothing()
+    )
+    await session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id)
+        .values(accepted_by=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(invitation)
+    events.record(
+        session,
+        "activation.InvitationAccepted",
+        tenant_id=invitation.tenant_id,
+        subject_id=invitation.id,
+        data={"user_id": user.id, "role": invitation.role},
+    )
+    events.record(
+        session,
+        "activation.ActivationCompleted",
+        tenant_id=invitation.tenant_id,
+        subject_id=user.id,
+        data={"invitation_id": invitation.id},
+    )
+    tenant = await tenant_of(session, invitation)
+    tokens = await sessions.issue(
+        session, settings, issuer, user_id=user.id, tenant_id=invitation.tenant_id
+    )
+    return Accepted(invitation, tenant, tokens)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    expired: int
+    deleted: int
+
+
+async def sweep(session: AsyncSession, settings: Settings) -> SweepReport:
+    """Mark pending invitations past their TTL expired; delete those that ended more than
+    7 days past their TTL (the orphan-invite purge)."""
+    expired = await _expire_pending(session)
+    cutoff = utcnow() - ORPHAN_AFTER
+    deleted = await session.execute(
+        delete(Invitation).where(Invitation.status != PENDING, Invitation.expires_at < cutoff)
+    )
+    return SweepReport(expired, int(deleted.rowcount))  # type: ignore[attr-defined]
