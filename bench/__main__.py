@@ -1,6 +1,6 @@
 """`make bench`: reference rows first, then Tenantry's, all in one run on this machine.
 
-BENCH_ONLY=http, access, signup, provisioning or jobs runs one part.
+BENCH_ONLY=http, access, invitations, signup, provisioning or jobs runs one part.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import access, jobs, peers, provisioning
+from bench import access, invitations, jobs, peers, provisioning
 from bench.harness import BIN, ROOT, Row, rss_mb, server, table, uvicorn_app, wrk
 from tests.fixtures.servers import PostgresServer, start_postgres
 
@@ -178,6 +178,10 @@ def main() -> None:
             print(table("Access control", rows + isolation, fastapi_hello))
             print()
             print("\n".join([*access.per_request_costs(), rls_cost]))
+            print()
+        if only in (None, "invitations"):
+            asyncio.run(create_database(postgres, "invitations_bench"))
+            print(invitations.table(invitations.rows(postgres.url("invitations_bench"))))
             print()
         if only in (None, "signup"):
             print(table("Signup", [fastapi_hello, *signup_rows(postgres)], fastapi_hello))

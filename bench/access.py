@@ -30,9 +30,8 @@ from tenantry.worker.registry import load_task_modules
 EXCHANGE_CONNECTIONS = 16
 
 
-async def seed(settings: Settings) -> tuple[str, str, str]:
-    """A tenant, an integration key with the jobs scopes, and one job: (tenant, secret, job)."""
-    load_task_modules(settings)
+async def seed_tenant(settings: Settings) -> str:
+    """A tenant row, as provisioning leaves it; returns its id."""
     database = Database(settings.resolved_database_url)
     now = utcnow()
     tenant_id = new_id("ten")
@@ -50,7 +49,18 @@ async def seed(settings: Settings) -> tuple[str, str, str]:
                     updated_at=now,
                 )
             )
-            await session.flush()
+    finally:
+        await database.dispose()
+    return tenant_id
+
+
+async def seed(settings: Settings) -> tuple[str, str, str]:
+    """A tenant, an integration key with the jobs scopes, and one job: (tenant, secret, job)."""
+    load_task_modules(settings)
+    tenant_id = await seed_tenant(settings)
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.session(cross_tenant="bench") as session:
             _, secret = await create_key(
                 session,
                 settings,
