@@ -11,9 +11,9 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tenantry.auth.jwt import private_pem
 from tenantry.config import Settings
 
 
@@ -45,11 +45,7 @@ def _read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
 
 
 def _new_signing_key() -> bytes:
-    return Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    return private_pem(Ed25519PrivateKey.generate())
 
 
 def server_secret(settings: Settings) -> bytes:
