@@ -43,6 +43,8 @@ class TestRotation:
     ) -> None:
         first = await minted(cli, "--ttl", "24h")
         (old_kid,) = await kids(client)
+        before = await cli("signing-keys", "list")
+        assert "no rotation yet" in before.output and old_kid in before.output.replace("\n", "")
         assert kid_of(first) == old_kid
 
         tokens = [first]

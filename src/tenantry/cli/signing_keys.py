@@ -7,8 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from tenantry.auth import signing_keys as service
+from tenantry.auth.jwt import VerificationKey, load_private_key
 from tenantry.cli.console import JsonFlag, console, in_session, show
 from tenantry.config import Settings
+from tenantry.datadir import signing_key_pem
 from tenantry.kit.clock import utcnow
 from tenantry.models import SigningKey
 
@@ -39,6 +41,13 @@ def _row(key: SigningKey) -> dict[str, Any]:
 def list_(as_json: JsonFlag = False) -> None:
     """Every key, the one that signs, and until when retired keys verify."""
     rows = [_row(key) for key in in_session(service.list_keys)]
+    if not rows and not as_json:
+        configured = VerificationKey.of(load_private_key(signing_key_pem(Settings())).public_key())
+        console.print(
+            f"no rotation yet: the configured key {configured.kid} signs "
+            "(`signing-keys add` starts one)"
+        )
+        return
     show(rows, COLUMNS, as_json=as_json)
 
 
