@@ -171,10 +171,13 @@ class TestDenials:
 
         async def recorded() -> bool:
             async with database.session() as session:
-                count = select(func.count()).select_from(AuthzDenial)
-                return (await session.execute(count)).scalar_one() == 4
+                total = select(func.coalesce(func.sum(AuthzDenial.count), 0))
+                return (await session.execute(total)).scalar_one() == 4
 
         await wait_for(recorded)
+        async with database.session() as session:
+            rows = (await session.execute(select(func.count(AuthzDenial.id)))).scalar_one()
+        assert rows < 4  # the same caller refused on the same route: counted, not repeated
         result = await cli("denials", "--since", "1h", "--json")
         assert result.exit_code == 0, result.output
         summary = {row["reason"]: row for row in json.loads(result.output)}

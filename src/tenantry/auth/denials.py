@@ -1,11 +1,13 @@
 """The record of refused requests behind `tenantry denials`: a table, written in batches.
 
-A refusal is logged and counted at once (tenantry.auth.access); its row waits
-in a bounded in-process buffer and a background task writes the buffer once a
-second in one transaction. A request never writes for a refusal, so a burst of
-forbidden calls costs no write each, and a full buffer drops rows (counted in
-`tenantry_authz_denials_dropped_total`) rather than memory. A crash loses at
-most the last second's rows; the log lines of those refusals remain.
+A refusal is logged and counted at once (tenantry.auth.access); in memory it
+is added to a count per (reason, route, method, subject, audience, tenant),
+and a background task writes one row per such key once a second, with its
+count. A request never writes for a refusal, and a flood of refusals from one
+caller is one row a second, not one per request. Past `MAX_KEYS` distinct keys
+in a second, refusals are dropped from the table (counted in
+`tenantry_authz_denials_dropped_total`; the log lines remain). A crash loses
+at most the last second's counts.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, insert, select
@@ -29,14 +30,19 @@ from tenantry.models import AuthzDenial
 log = structlog.get_logger(__name__)
 
 FLUSH_EVERY_S = 1.0
-MAX_BUFFERED = 10_000
+MAX_KEYS = 10_000
 RETENTION = timedelta(days=30)
+
+
+DenialKey = tuple[str, str, str, str, str, str | None]
+KEY_FIELDS = ("reason", "route", "method", "subject", "audience", "tenant_id")
 
 
 class DenialLog:
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._buffer: list[dict[str, Any]] = []
+        self._counts: Counter[DenialKey] = Counter()
+        self._last: dict[DenialKey, datetime] = {}
 
     def add(
         self,
@@ -48,28 +54,30 @@ class DenialLog:
         audience: str,
         tenant_id: str | None,
     ) -> None:
-        if len(self._buffer) >= MAX_BUFFERED:
+        key = (reason, route[:200], method, subject[:64], audience, tenant_id and tenant_id[:40])
+        if key not in self._counts and len(self._counts) >= MAX_KEYS:
             AUTHZ_DENIALS_DROPPED.inc()
             return
-        self._buffer.append(
-            {
-                "id": new_id("dny"),
-                "occurred_at": utcnow(),
-                "reason": reason,
-                "route": route[:200],
-                "method": method,
-                "subject": subject[:64],
-                "audience": audience,
-                "tenant_id": tenant_id[:40] if tenant_id else None,
-            }
-        )
+        self._counts[key] += 1
+        self._last[key] = utcnow()
 
     async def flush(self) -> int:
-        rows, self._buffer = self._buffer, []
+        """Write what was counted since the last flush; returns the number of refusals."""
+        counts, last = self._counts, self._last
+        self._counts, self._last = Counter(), {}
+        rows = [
+            dict(
+                zip(KEY_FIELDS, key, strict=True),
+                id=new_id("dny"),
+                occurred_at=last[key],
+                count=count,
+            )
+            for key, count in counts.items()
+        ]
         if rows:
             async with self.database.session(cross_tenant="denials") as session:
                 await session.execute(insert(AuthzDenial), rows)
-        return len(rows)
+        return sum(counts.values())
 
     async def run(self) -> None:
         """Flush every second until cancelled; a failed write is logged and its rows dropped."""
@@ -98,7 +106,7 @@ async def summarize(session: AsyncSession, since: timedelta) -> list[DenialSumma
             AuthzDenial.method,
             AuthzDenial.route,
             AuthzDenial.subject,
-            func.count(),
+            func.sum(AuthzDenial.count),
             func.max(AuthzDenial.occurred_at),
         )
         .where(AuthzDenial.occurred_at >= utcnow() - since)
@@ -109,6 +117,7 @@ async def summarize(session: AsyncSession, since: timedelta) -> list[DenialSumma
     subjects: dict[str, set[str]] = {}
     last: dict[str, datetime] = {}
     for reason, method, route, subject, count, latest in rows:
+        count = int(count)
         counts[reason] += count
         routes.setdefault(reason, Counter())[f"{method} {route}"] += count
         subjects.setdefault(reason, set()).add(subject)

@@ -1,10 +1,11 @@
-"""A refused request (403), kept for `tenantry denials`; written in batches off the request path."""
+"""Refused requests (403) of one caller on one route within a second, with their count, kept
+for `tenantry denials`; written in batches off the request path (tenantry.auth.denials)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, UtcDateTime
@@ -21,3 +22,4 @@ class AuthzDenial(Base):
     subject: Mapped[str] = mapped_column(String(64))
     audience: Mapped[str] = mapped_column(String(16))
     tenant_id: Mapped[str | None] = mapped_column(String(40))
+    count: Mapped[int] = mapped_column(Integer)

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(64), nullable=False),
         sa.Column("audience", sa.String(16), nullable=False),
         sa.Column("tenant_id", sa.String(40), nullable=True),
+        sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_authz_denials")),
     )
     op.create_index("ix_authz_denials_occurred_at", "authz_denials", ["occurred_at"])
