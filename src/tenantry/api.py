@@ -14,8 +14,9 @@ from tenantry.signup.admin_endpoints import router as signup_admin_router
 from tenantry.signup.endpoints import router as signup_router
 from tenantry.tenant.endpoints import router as tenant_router
 
-router = APIRouter()
-for domain_router in (
+# Included into the app one by one (see tenantry.app): each level of router nesting
+# costs FastAPI's matcher time on every request.
+ROUTERS: tuple[APIRouter, ...] = (
     ops_router,
     auth_router,
     signup_router,
@@ -27,5 +28,4 @@ for domain_router in (
     invitation_public_router,
     activation_pages,
     event_router,
-):
-    router.include_router(domain_router)
+)

@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI
 
 from tenantry import __version__
-from tenantry.api import router
+from tenantry.api import ROUTERS
 from tenantry.auth.denials import DenialLog
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.auth.trust import Trust
@@ -103,7 +103,8 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(router)
+    for router in ROUTERS:
+        app.include_router(router)
     # Added last = outermost: the request id is known before the size check answers.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

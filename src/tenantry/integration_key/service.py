@@ -120,18 +120,20 @@ async def exchange(
         raise _refuse(TokenRevoked("The key has been revoked"), "revoked", raw)
     if key.expires_at is not None and key.expires_at <= now:
         raise _refuse(TokenExpired("The key has expired"), "expired", raw)
-    await session.execute(
-        update(IntegrationKey)
-        .where(
-            IntegrationKey.id == key.id,
-            or_(
-                IntegrationKey.last_used_at.is_(None),
-                IntegrationKey.last_used_at <= now - LAST_USED_EVERY,
-            ),
+    if key.last_used_at is None or key.last_used_at <= now - LAST_USED_EVERY:
+        # Conditional too: of concurrent exchanges, one writes.
+        await session.execute(
+            update(IntegrationKey)
+            .where(
+                IntegrationKey.id == key.id,
+                or_(
+                    IntegrationKey.last_used_at.is_(None),
+                    IntegrationKey.last_used_at <= now - LAST_USED_EVERY,
+                ),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
     token, _ = issuer.mint(
         subject=key.id,
         audience=Audience.INTEGRATION,
