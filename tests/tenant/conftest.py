@@ -10,6 +10,8 @@ import pytest
 
 from tenantry.config import Settings
 from tenantry.db import Database
+from tenantry.kit.clock import utcnow
+from tenantry.models import Membership, Tenant
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import code_for, from_address, signup_body
 from tests.fixtures.workers import running_worker, wait_for
@@ -60,3 +62,25 @@ async def owner(
     tokens = response.json()
     seen(tokens["refresh_token"])
     yield tokens
+
+
+async def member_of_another_tenant(
+    database: Database, tenant_id: str, user_id: str, role: str
+) -> None:
+    """A second tenant, written directly, with `user_id` as a member: for users of two tenants."""
+    now = utcnow()
+    async with database.session() as session:
+        session.add(
+            Tenant(
+                id=tenant_id,
+                slug=tenant_id.removeprefix("ten_"),
+                name=tenant_id.removeprefix("ten_").title(),
+                plan="starter",
+                status="active",
+                settings={},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.flush()
+        session.add(Membership(tenant_id=tenant_id, user_id=user_id, role=role, created_at=now))

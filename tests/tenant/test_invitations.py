@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from tenantry.app import build_token_issuer
@@ -16,11 +18,11 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.invitation import service
 from tenantry.kit.clock import clock, utcnow
-from tenantry.models import Invitation, Membership, Tenant, User
+from tenantry.models import Invitation, Membership, User
 from tests.conftest import LogCapture
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import invitation_token, signup_body
-from tests.tenant.conftest import auth
+from tests.tenant.conftest import auth, member_of_another_tenant
 from tests.test_errors import assert_problem
 
 INVITEE = "bea@acme.example.com"
@@ -54,6 +56,23 @@ def token_for(settings: Settings, tenant_id: str, role: str, subject: str = "usr
         tenant_id=tenant_id,
     )
     return minted
+
+
+@dataclass(frozen=True)
+class Invited:
+    id: str
+    expires_at: str
+    token: str
+
+
+@pytest.fixture
+async def invited(
+    api: httpx.AsyncClient, owner: dict[str, str], database: Database, signup_settings: Settings
+) -> Invited:
+    """A pending member invitation to INVITEE and the token of its mailed link."""
+    body = (await invite(api, owner)).json()
+    token = await invitation_token(database, signup_settings, INVITEE)
+    return Invited(body["id"], body["expires_at"], token)
 
 
 class TestFunnel:
@@ -119,27 +138,9 @@ class TestFunnel:
         database: Database,
         signup_settings: Settings,
     ) -> None:
-        now = utcnow()
         async with database.session() as session:
-            session.add(User(id="usr_elsewhere", email=INVITEE, name="Bea B.", created_at=now))
-            session.add(
-                Tenant(
-                    id="ten_other",
-                    slug="other",
-                    name="Other",
-                    plan="starter",
-                    status="active",
-                    settings={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            await session.flush()
-            session.add(
-                Membership(
-                    tenant_id="ten_other", user_id="usr_elsewhere", role="owner", created_at=now
-                )
-            )
+            session.add(User(id="usr_elsewhere", email=INVITEE, name="Bea B.", created_at=utcnow()))
+        await member_of_another_tenant(database, "ten_other", "usr_elsewhere", "owner")
         await invite(api, owner)
         token = await invitation_token(database, signup_settings, INVITEE)
         accepted = await accept(api, token, name="Someone Else", password="a new password!")
@@ -184,12 +185,11 @@ class TestRules:
         self,
         api: httpx.AsyncClient,
         owner: dict[str, str],
+        invited: Invited,
         database: Database,
         signup_settings: Settings,
     ) -> None:
-        await invite(api, owner)
-        token = await invitation_token(database, signup_settings, INVITEE)
-        responses = await asyncio.gather(*(accept(api, token) for _ in range(10)))
+        responses = await asyncio.gather(*(accept(api, invited.token) for _ in range(10)))
         assert Counter(r.status_code for r in responses) == {200: 1, 409: 9}
         for response in responses:
             if response.status_code == 409:
@@ -204,17 +204,17 @@ class TestRules:
         self,
         api: httpx.AsyncClient,
         owner: dict[str, str],
+        invited: Invited,
         database: Database,
         signup_settings: Settings,
     ) -> None:
-        invitation = (await invite(api, owner)).json()
-        old = await invitation_token(database, signup_settings, INVITEE)
+        old = invited.token
         clock.advance(timedelta(hours=70))
-        path = f"/v1/tenants/{owner['tenant_id']}/invitations/{invitation['id']}"
+        path = f"/v1/tenants/{owner['tenant_id']}/invitations/{invited.id}"
         fresh = token_for(signup_settings, owner["tenant_id"], "owner")  # 70 h later
         resent = await api.post(f"{path}/resend", headers=auth(fresh))
         assert resent.status_code == 200
-        assert resent.json()["expires_at"] > invitation["expires_at"]  # the expiry restarts
+        assert resent.json()["expires_at"] > invited.expires_at  # the expiry restarts
         new = await invitation_token(database, signup_settings, INVITEE)
         assert new != old
         assert_problem(await accept(api, old), 404, "TOKEN_INVALID")
@@ -227,31 +227,27 @@ class TestRules:
         self,
         api: httpx.AsyncClient,
         owner: dict[str, str],
-        database: Database,
-        signup_settings: Settings,
+        invited: Invited,
     ) -> None:
-        invitation = (await invite(api, owner)).json()
-        token = await invitation_token(database, signup_settings, INVITEE)
-        path = f"/v1/tenants/{owner['tenant_id']}/invitations/{invitation['id']}/revoke"
+        path = f"/v1/tenants/{owner['tenant_id']}/invitations/{invited.id}/revoke"
         revoked = await api.post(path, headers=auth(owner["access_token"]))
         assert revoked.json()["status"] == "revoked"
         assert_problem(
             await api.post(path, headers=auth(owner["access_token"])), 409, "INVITATION_STATE"
         )
-        assert_problem(await accept(api, token), 410, "TOKEN_REVOKED")
+        assert_problem(await accept(api, invited.token), 410, "TOKEN_REVOKED")
         assert (await invite(api, owner)).status_code == 201  # the address is free again
 
     async def test_expiry_and_the_sweep(
         self,
         api: httpx.AsyncClient,
         owner: dict[str, str],
+        invited: Invited,
         database: Database,
         signup_settings: Settings,
     ) -> None:
-        await invite(api, owner)
-        token = await invitation_token(database, signup_settings, INVITEE)
         clock.advance(timedelta(hours=72, seconds=1))
-        looked = await api.get("/v1/invitations/lookup", params={"token": token})
+        looked = await api.get("/v1/invitations/lookup", params={"token": invited.token})
         assert_problem(looked, 410, "TOKEN_EXPIRED")
         listing = await api.get(
             f"/v1/tenants/{owner['tenant_id']}/invitations?status=expired",
@@ -298,44 +294,42 @@ class TestPage:
         self,
         api: httpx.AsyncClient,
         owner: dict[str, str],
+        invited: Invited,
         database: Database,
         signup_settings: Settings,
     ) -> None:
-        await invite(api, owner)
-        token = await invitation_token(database, signup_settings, INVITEE)
         for _ in range(3):  # a mail scanner, a preview, the person
-            page = await api.get("/activate", params={"token": token})
+            page = await api.get("/activate", params={"token": invited.token})
         assert page.status_code == 200 and "Join Acme" in page.text and INVITEE in page.text
         assert page.headers["referrer-policy"] == "no-referrer"
         assert "default-src 'none'" in page.headers["content-security-policy"]
-        assert "<script" not in page.text and token in page.text  # in the form, nowhere else
+        assert (
+            "<script" not in page.text and invited.token in page.text
+        )  # in the form, nowhere else
         async with database.session() as session:
             (status,) = (await session.execute(select(Invitation.status))).one()
         assert status == "pending"
 
         too_short = await api.post(
-            "/activate", data={"token": token, "name": "Bea", "password": "short"}
+            "/activate", data={"token": invited.token, "name": "Bea", "password": "short"}
         )
         assert too_short.status_code == 400 and "password" in too_short.text
-        done = await api.post("/activate", data={"token": token, "name": "Bea"})
+        done = await api.post("/activate", data={"token": invited.token, "name": "Bea"})
         assert done.status_code == 200 and "Welcome to Acme" in done.text
-        again = await api.get("/activate", params={"token": token})
+        again = await api.get("/activate", params={"token": invited.token})
         assert again.status_code == 409 and "sign in" in again.text
 
     async def test_bad_links_get_a_clear_page(
         self,
         api: httpx.AsyncClient,
         owner: dict[str, str],
-        database: Database,
-        signup_settings: Settings,
+        invited: Invited,
     ) -> None:
         invalid = await api.get("/activate", params={"token": "nonsense"})
         assert invalid.status_code == 404 and "not valid" in invalid.text
         assert invalid.headers["content-type"].startswith("text/html")
-        await invite(api, owner)
-        token = await invitation_token(database, signup_settings, INVITEE)
         clock.advance(timedelta(hours=73))
-        expired = await api.get("/activate", params={"token": token})
+        expired = await api.get("/activate", params={"token": invited.token})
         assert expired.status_code == 410 and "Ask the person who invited you" in expired.text
 
 

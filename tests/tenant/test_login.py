@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
 from tenantry.db import Database
-from tenantry.kit.clock import clock, utcnow
+from tenantry.kit.clock import clock
 from tenantry.kit.sealed import unseal
 from tenantry.mail.service import SEAL_PURPOSE
-from tenantry.models import MailMessage, Membership, Tenant
+from tenantry.models import MailMessage
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import from_address
-from tests.tenant.conftest import auth
+from tests.tenant.conftest import auth, member_of_another_tenant
 from tests.test_errors import assert_problem
 
 EMAIL = "ada@acme.example.com"
@@ -148,26 +148,7 @@ class TestVerify:
         database: Database,
         signup_settings: Settings,
     ) -> None:
-        now = utcnow()
-        async with database.session() as session:
-            session.add(
-                Tenant(
-                    id="ten_second",
-                    slug="second",
-                    name="Second",
-                    plan="starter",
-                    status="active",
-                    settings={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            await session.flush()
-            session.add(
-                Membership(
-                    tenant_id="ten_second", user_id=owner["user_id"], role="member", created_at=now
-                )
-            )
+        await member_of_another_tenant(database, "ten_second", owner["user_id"], "member")
         await ask(api, EMAIL)
         code = await login_code(database, signup_settings)
         undecided = await answer(api, code)
