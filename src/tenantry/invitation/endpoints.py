@@ -139,22 +139,28 @@ async def _lookup(session: PlatformSession, invitation: Invitation) -> Invitatio
     )
 
 
-@public.post("/accept", summary="Spend the link: join the tenant and get its tokens")
-async def accept(
-    payload: InvitationAccept, request: Request, session: PlatformSession
-) -> JSONResponse:
+async def _accept(
+    request: Request, session: PlatformSession, form: InvitationAccept
+) -> service.Accepted:
     state = request.app.state
-    accepted = await _watched(
+    return await _watched(
         request,
         lambda: service.accept(
             session,
             state.settings,
             state.tokens,
-            payload.token,
-            name=payload.name,
-            password=payload.password,
+            form.token,
+            name=form.name,
+            password=form.password,
         ),
     )
+
+
+@public.post("/accept", summary="Spend the link: join the tenant and get its tokens")
+async def accept(
+    payload: InvitationAccept, request: Request, session: PlatformSession
+) -> JSONResponse:
+    accepted = await _accept(request, session, payload)
     return JSONResponse(accepted.tokens.to_response(), headers={"Cache-Control": "no-store"})
 
 
@@ -250,17 +256,7 @@ async def activate(request: Request, session: PlatformSession) -> HTMLResponse:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
         return await _form(request, session, invitation, token=token, name=name, error=problems)
     try:
-        accepted = await _watched(
-            request,
-            lambda: service.accept(
-                session,
-                state.settings,
-                state.tokens,
-                form.token,
-                name=form.name,
-                password=form.password,
-            ),
-        )
+        accepted = await _accept(request, session, form)
     except TenantryError as exc:
         return _problem_page(request, exc)
     return _page(
