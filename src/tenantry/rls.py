@@ -69,18 +69,42 @@ _TABLES = text(
 )
 
 
-async def table_states(connection: AsyncConnection) -> tuple[list[TableState], list[str]]:
-    """The tenant tables' protection, and findings about every table of the schema."""
+@dataclass(frozen=True)
+class Schema:
+    """What the database holds: the tenant tables' protection, and tables that are off-list."""
+
+    tenant_tables: list[TableState]
+    stray_tenant_tables: list[str]  # a tenant column, but no place among the tenant tables
+    unlisted: list[str]  # neither a tenant table nor a listed platform table
+
+    @property
+    def unprotected(self) -> int:
+        return sum(not t.protected for t in self.tenant_tables) + len(self.stray_tenant_tables)
+
+
+async def read_schema(connection: AsyncConnection) -> Schema:
     rows = (await connection.execute(_TABLES, {"policy": POLICY, "column": TENANT_COLUMN})).all()
-    states, findings = [], []
+    schema = Schema([], [], [])
     for name, rls, force, policy, has_tenant_column in rows:
         if name in TENANT_TABLES:
-            states.append(TableState(name, TENANT_TABLES[name], rls, force, policy))
+            schema.tenant_tables.append(TableState(name, TENANT_TABLES[name], rls, force, policy))
         elif has_tenant_column:
-            findings.append(f"{name} has a {TENANT_COLUMN} column but is not a tenant table")
+            schema.stray_tenant_tables.append(name)
         elif name not in PLATFORM_TABLES:
-            findings.append(f"{name} is neither a tenant table nor listed as a platform table")
-    for state in states:
+            schema.unlisted.append(name)
+    return schema
+
+
+def table_findings(schema: Schema) -> list[str]:
+    findings = [
+        f"{name} has a {TENANT_COLUMN} column but is not a tenant table"
+        for name in schema.stray_tenant_tables
+    ]
+    findings += [
+        f"{name} is neither a tenant table nor listed as a platform table"
+        for name in schema.unlisted
+    ]
+    for state in schema.tenant_tables:
         missing = [
             what
             for what, present in (
@@ -92,12 +116,7 @@ async def table_states(connection: AsyncConnection) -> tuple[list[TableState], l
         ]
         if missing:
             findings.append(f"{state.table}: {', '.join(missing)}")
-    return states, findings
-
-
-async def unprotected_count(connection: AsyncConnection) -> int:
-    states, findings = await table_states(connection)
-    return sum(not s.protected for s in states) + sum(TENANT_COLUMN in f for f in findings)
+    return findings
 
 
 _ROLE = text(
@@ -174,10 +193,11 @@ async def verify(app_url: str) -> Report:
     try:
         async with engine.connect() as connection:
             report = Report()
-            report.tables, table_findings = await table_states(connection)
+            schema = await read_schema(connection)
+            report.tables = schema.tenant_tables
             report.role, role_findings = await role_state(connection)
             await connection.rollback()
-            report.findings = table_findings + role_findings + await probe(connection)
+            report.findings = table_findings(schema) + role_findings + await probe(connection)
             return report
     finally:
         await engine.dispose()

@@ -187,7 +187,6 @@ class TestRules:
         owner: dict[str, str],
         invited: Invited,
         database: Database,
-        signup_settings: Settings,
     ) -> None:
         responses = await asyncio.gather(*(accept(api, invited.token) for _ in range(10)))
         assert Counter(r.status_code for r in responses) == {200: 1, 409: 9}
@@ -296,7 +295,6 @@ class TestPage:
         owner: dict[str, str],
         invited: Invited,
         database: Database,
-        signup_settings: Settings,
     ) -> None:
         for _ in range(3):  # a mail scanner, a preview, the person
             page = await api.get("/activate", params={"token": invited.token})
@@ -335,7 +333,7 @@ class TestPage:
 
 class TestMembers:
     async def test_the_last_owner_stays(
-        self, api: httpx.AsyncClient, owner: dict[str, str], signup_settings: Settings
+        self, api: httpx.AsyncClient, owner: dict[str, str]
     ) -> None:
         path = f"/v1/tenants/{owner['tenant_id']}/members/{owner['user_id']}"
         headers = auth(owner["access_token"])

@@ -94,7 +94,7 @@ async def _isolation(database: Database) -> dict[str, Any]:
         return {"status": OK, "row_level_security": "not on SQLite"}
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S), database.engine.connect() as connection:
-            unprotected = await rls.unprotected_count(connection)
+            unprotected = (await rls.read_schema(connection)).unprotected
     except Exception as exc:
         return {"status": DOWN, "error": f"{type(exc).__name__}: {exc}"[:300]}
     return {"status": DEGRADED if unprotected else OK, "unprotected_tables": unprotected}
