@@ -23,7 +23,7 @@ from tenantry.errors import install_error_handlers
 from tenantry.kit.ratelimit import RateLimiter
 from tenantry.logging import configure_logging
 from tenantry.mail.backends import build_backend
-from tenantry.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from tenantry.middleware import BodyReaderMiddleware, RequestContextMiddleware
 from tenantry.worker.registry import load_task_modules
 from tenantry.worker.runner import Worker
 
@@ -105,8 +105,12 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    # Added last = outermost: the request id is known before the size check answers.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Added last = outermost: the request id is known before the body reader answers.
+    app.add_middleware(
+        BodyReaderMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_read_timeout.total_seconds(),
+    )
     app.add_middleware(RequestContextMiddleware)
     return app
 

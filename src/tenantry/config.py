@@ -79,6 +79,8 @@ class Settings(BaseSettings):
 
     # -- http
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # A request body must arrive whole within this, before any handler runs (else 408).
+    body_read_timeout: Duration = timedelta(seconds=10)
     # Peers whose X-Forwarded-For is believed (like uvicorn's --forwarded-allow-ips).
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
 
@@ -140,6 +142,27 @@ class Settings(BaseSettings):
             if isinstance(value, str)
             else value
         )
+
+    @field_validator("plans")
+    @classmethod
+    def _plans_name_known_steps(cls, plans: dict[str, list[str]]) -> dict[str, list[str]]:
+        """A plan with no steps, or naming a step nobody registered, fails here, at start,
+        not at the first signup that uses it."""
+        from tenantry.provisioning.steps import step_names  # steps import these settings
+
+        known = step_names()
+        for name, steps in plans.items():
+            if not steps:
+                raise ValueError(f"plan {name!r} has no steps")
+            if unknown := [step for step in steps if step not in known]:
+                raise ValueError(
+                    f"plan {name!r} names unknown steps {unknown}; known: {sorted(known)}"
+                )
+            if len(set(steps)) != len(steps):
+                raise ValueError(f"plan {name!r} names a step twice")
+        if not plans:
+            raise ValueError("no plan is configured")
+        return plans
 
     @property
     def is_prod(self) -> bool:

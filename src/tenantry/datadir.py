@@ -6,8 +6,10 @@ reused; in prod they come from settings and nothing secret is written to disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,18 +30,27 @@ _read: dict[Path, bytes] = {}
 
 
 def _read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
-    """The file's bytes, written from `make()` first if it does not exist (first writer wins)."""
+    """The file's bytes, written from `make()` first if it does not exist (first writer wins).
+
+    The content is written whole to a temporary file and then hard-linked into place, which
+    fails if the name exists: a process starting beside another never reads a half-written
+    secret, and the loser of the race reads the winner's.
+    """
     if path in _read:
         return _read[path]
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        content = path.read_bytes()
-    else:
-        content = make()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(make())
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    content = path.read_bytes()
     _read[path] = content
     return content
 

@@ -14,6 +14,7 @@ reads and then writes can fail with SQLITE_BUSY instead of waiting its turn.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -91,10 +92,20 @@ class Database:
         self.engine = create_engine(url, pool_size=pool_size)
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self.wakeup = Wakeup()
+        self._listeners: dict[str, list[Callable[[Any], None]]] = {}
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer. Queueing this process's transactions here, first come
         # first served, beats SQLite's busy handler, which sleeps and retries (long tails).
         self._sqlite_writer = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
+
+    def listen(self, topic: str, callback: Callable[[Any], None]) -> None:
+        """Call `callback(payload)` when a transaction of this process that published on
+        `topic` commits (other processes learn of the change by polling)."""
+        self._listeners.setdefault(topic, []).append(callback)
+
+    def publish(self, session: AsyncSession, topic: str, payload: Any) -> None:
+        for callback in self._listeners.get(topic, ()):
+            after_commit(session, functools.partial(callback, payload))
 
     @classmethod
     def of(cls, session: AsyncSession) -> Database:

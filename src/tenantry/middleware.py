@@ -1,4 +1,4 @@
-"""ASGI middleware: request context (ids, trace, access log, latency) and the body-size cap.
+"""ASGI middleware: request context (ids, trace, access log, latency) and the body reader.
 
 Both are plain ASGI so that context variables they bind are visible to the
 endpoint and its dependencies, and so that no response body is buffered.
@@ -6,6 +6,7 @@ endpoint and its dependencies, and so that no response body is buffered.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -13,7 +14,6 @@ import time
 import uuid
 
 import structlog
-from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.errors import problem
@@ -88,12 +88,21 @@ class RequestContextMiddleware:
             )
 
 
-class BodySizeLimitMiddleware:
-    """Refuse bodies over the cap with 413 before they are read into memory."""
+class BodyReaderMiddleware:
+    """Read the whole request body, within a deadline and a size cap, before the application
+    sees the request.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    No dependency runs, so no database session, SQLite writer lock or pooled connection
+    is taken, while a client is still sending: a client that trickles its body ties up
+    only its own socket, and gets `408 REQUEST_TIMEOUT` when the deadline passes. A body
+    over the cap is `413 PAYLOAD_TOO_LARGE`, refused before it is read when it says so
+    in Content-Length.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,34 +110,76 @@ class BodySizeLimitMiddleware:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await _refuse(
+                send, 413, "PAYLOAD_TOO_LARGE", f"The body exceeds {self.max_bytes} bytes"
+            )
             return
-        seen = 0
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            seconds = f"{self.timeout_s:g}"
+            await _refuse(
+                send, 408, "REQUEST_TIMEOUT", f"The body did not arrive within {seconds} s"
+            )
+            return
+        except _TooLarge:
+            await _refuse(
+                send, 413, "PAYLOAD_TOO_LARGE", f"The body exceeds {self.max_bytes} bytes"
+            )
+            return
+        except _Disconnected:
+            return
+        replayed = False
 
-        async def counting_receive() -> Message:
-            nonlocal seen
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # only a disconnect can come now
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        await _refuse(send, 413, "PAYLOAD_TOO_LARGE", f"The body exceeds {self.max_bytes} bytes")
+
+    async def _read(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                # FastAPI lets HTTPException from body reading through as it is.
-                raise HTTPException(413, f"The body exceeds {self.max_bytes} bytes")
-            return message
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
-        await self.app(scope, counting_receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            problem(413, "PAYLOAD_TOO_LARGE", f"The body exceeds {self.max_bytes} bytes")
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+class _TooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+async def _refuse(send: Send, status: int, code: str, detail: str) -> None:
+    """Answer a problem and close the connection: the rest of the body is not wanted."""
+    body = json.dumps(problem(status, code, detail)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

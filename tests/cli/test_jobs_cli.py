@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tenantry.cli.main import app
 from tenantry.db import Database
 from tenantry.models import JobStatus
-from tenantry.worker import queue
+from tenantry.worker import queue, transitions
 from tenantry.worker.queue import enqueue
 from tenantry.worker.registry import load_task_modules
 from tests.conftest import make_settings
@@ -45,10 +45,10 @@ def jobs(owner_database_url: str, tmp_path: Path) -> dict[str, str]:
                     submitted_by="usr_b",
                 )
             async with database.session() as session:
-                (claimed,) = await queue.claim(
+                (claimed,) = await transitions.claim(
                     session, worker_id="w", limit=1, lease=timedelta(minutes=5)
                 )
-                await queue.finish(
+                await transitions.finish(
                     session,
                     worker_id="w",
                     outcomes=[

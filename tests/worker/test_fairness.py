@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tenantry.db import Database
 from tenantry.models import Job
-from tenantry.worker import queue
+from tenantry.worker import queue, transitions
 from tenantry.worker.queue import JobSpec, enqueue, enqueue_many
 
 BATCH = 10
@@ -17,7 +17,9 @@ BATCH = 10
 
 async def claim_round(database: Database) -> list[queue.ClaimedJob]:
     async with database.session() as session:
-        return await queue.claim(session, worker_id="w", limit=BATCH, lease=timedelta(minutes=5))
+        return await transitions.claim(
+            session, worker_id="w", limit=BATCH, lease=timedelta(minutes=5)
+        )
 
 
 async def test_a_single_job_overtakes_a_backlog_of_ten_thousand(database: Database) -> None:

@@ -13,7 +13,7 @@ from tenantry.db import Database
 from tenantry.job import service
 from tenantry.kit.clock import clock
 from tenantry.models import JobStatus
-from tenantry.worker import queue
+from tenantry.worker import queue, transitions
 from tenantry.worker.queue import enqueue
 from tests.fixtures.workers import (
     all_finished,
@@ -131,20 +131,20 @@ class TestLeases:
         async with database.session() as session:
             stale = await enqueue(session, "canary.ping", {}, max_attempts=3)
         async with database.session() as session:
-            (claimed,) = await queue.claim(
+            (claimed,) = await transitions.claim(
                 session, worker_id="lost", limit=1, lease=timedelta(seconds=30)
             )
         async with database.session() as session:
-            assert await queue.reap(session) == []  # still within its lease
+            assert await transitions.reap(session) == []  # still within its lease
         clock.advance(timedelta(seconds=31))
         async with database.session() as session:
-            reaped = await queue.reap(session)
+            reaped = await transitions.reap(session)
         assert [(r.job_id, r.status) for r in reaped] == [(stale, JobStatus.PENDING)]
         job = await job_of(database, stale)
         assert job.worker_id is None and "lost its lease" in (job.last_error or "")
         # The lost worker's late outcome is dropped: someone else may hold it now.
         async with database.session() as session:
-            await queue.finish(
+            await transitions.finish(
                 session,
                 worker_id="lost",
                 outcomes=[queue.Outcome(claimed.id, claimed.attempts, JobStatus.COMPLETED)],
@@ -155,10 +155,10 @@ class TestLeases:
         async with database.session() as session:
             job_id = await enqueue(session, "canary.ping", {}, max_attempts=1)
         async with database.session() as session:
-            await queue.claim(session, worker_id="lost", limit=1, lease=timedelta(seconds=1))
+            await transitions.claim(session, worker_id="lost", limit=1, lease=timedelta(seconds=1))
         clock.advance(timedelta(seconds=2))
         async with database.session() as session:
-            (reaped,) = await queue.reap(session)
+            (reaped,) = await transitions.reap(session)
         assert reaped.status == JobStatus.FAILED
         assert (await job_of(database, job_id)).finished_at is not None
 
@@ -197,9 +197,11 @@ class TestRetention:
             cancelled = await enqueue(session, "canary.ping", {})
             pending = await enqueue(session, "canary.ping", {})
         async with database.session() as session:
-            claimed = await queue.claim(session, worker_id="w", limit=2, lease=timedelta(minutes=1))
+            claimed = await transitions.claim(
+                session, worker_id="w", limit=2, lease=timedelta(minutes=1)
+            )
             by_id = {job.id: job for job in claimed}
-            await queue.finish(
+            await transitions.finish(
                 session,
                 worker_id="w",
                 outcomes=[

@@ -10,17 +10,21 @@ counted in `tenantry_authz_denials_total{reason}` and recorded for
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
+from sqlalchemy import select
 
 from tenantry.auth.denials import DenialLog
 from tenantry.auth.dependencies import Authenticated
 from tenantry.auth.jwt import Audience
 from tenantry.auth.principals import Principal
-from tenantry.errors import TenantryError
+from tenantry.db import DbSession
+from tenantry.errors import TenantryError, TokenRevoked
 from tenantry.metrics import AUTHZ_DENIALS
+from tenantry.models import IntegrationKey, Membership, Tenant
 
 log = structlog.get_logger(__name__)
 
@@ -103,14 +107,51 @@ class TenantAccess:
         return principal
 
 
+class CurrentTenantAccess(TenantAccess):
+    """`TenantAccess`, then the caller's standing as the database has it now, read under the
+    tenant's row lock: for writes that hand out access (keys, invitations, roles).
+
+    A role change or a removal also cuts off the user's tokens for the tenant (every
+    process within the auth refresh interval); this check closes that interval for the
+    writes that matter, and the lock orders them against a concurrent role change.
+    The principal it returns carries the role the membership has now.
+    """
+
+    async def __call__(  # type: ignore[override]
+        self, tenant_id: str, request: Request, principal: Authenticated, session: DbSession
+    ) -> Principal:
+        principal = await super().__call__(tenant_id, request, principal)
+        await session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+        if principal.audience is Audience.INTEGRATION:
+            key = await session.get(IntegrationKey, principal.subject)
+            if key is None or key.revoked_at is not None:
+                raise TokenRevoked("The integration key has been revoked")
+            return principal
+        membership = await session.get(Membership, (tenant_id, principal.subject))
+        if membership is None:
+            raise deny(request, principal, "tenant_mismatch", "The caller is not a member now")
+        if membership.role not in self.roles:
+            needed = _one_of(self.roles)
+            raise deny(
+                request,
+                principal,
+                "role_mismatch",
+                f"This route needs role {needed}; the caller is {membership.role} now",
+            )
+        return replace(principal, roles=frozenset({membership.role}))
+
+
 ADMINS = ("owner", "admin")
 
 PlatformOperator = Annotated[Principal, Depends(PlatformAccess(["admin", "support"]))]
 AdminOrService = Annotated[Principal, Depends(PlatformAccess(["admin"], services=True))]
 TenantMember = Annotated[Principal, Depends(TenantAccess([*ADMINS, "member"]))]
-InvitationManager = Annotated[Principal, Depends(TenantAccess(ADMINS))]
-MemberManager = Annotated[Principal, Depends(TenantAccess(ADMINS))]
-KeyManager = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["admin:keys"]))]
+InvitationReader = Annotated[Principal, Depends(TenantAccess(ADMINS))]
+KeyReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["admin:keys"]))]
+# Writes that hand out access: the caller's role is read from the database.
+InvitationManager = Annotated[Principal, Depends(CurrentTenantAccess(ADMINS))]
+MemberManager = Annotated[Principal, Depends(CurrentTenantAccess(ADMINS))]
+KeyManager = Annotated[Principal, Depends(CurrentTenantAccess(ADMINS, scopes=["admin:keys"]))]
 EventReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["events:read"]))]
 JobSubmitter = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["jobs:write"]))]
 JobReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["jobs:read", "jobs:write"]))]

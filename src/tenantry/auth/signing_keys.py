@@ -14,14 +14,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.auth import signing_key_transitions as transitions
 from tenantry.auth.jwt import KeySet, VerificationKey, load_private_key, private_pem
 from tenantry.auth.revision import bump_revision
+from tenantry.auth.signing_key_transitions import KeyStateConflict
 from tenantry.config import Settings
 from tenantry.datadir import server_secret, signing_key_pem
-from tenantry.errors import NotFound, TenantryError
+from tenantry.errors import NotFound
 from tenantry.kit.clock import utcnow
 from tenantry.kit.sealed import seal, unseal
 from tenantry.models import KeyStatus, SigningKey
@@ -30,10 +32,6 @@ _SEAL_PURPOSE = "signing-key"
 # How long verifiers may cache the JWKS (its Cache-Control max-age): a published key
 # must have been visible this long before it signs, or a verifier would not know it.
 JWKS_MAX_AGE = timedelta(minutes=5)
-
-
-class KeyStateConflict(TenantryError):
-    status, code, title = 409, "KEY_STATE", "The signing key is not in a state that allows this"
 
 
 def _row(private: Ed25519PrivateKey, settings: Settings, status: KeyStatus) -> SigningKey:
@@ -89,13 +87,7 @@ async def promote_key(session: AsyncSession, kid: str, *, force: bool = False) -
             f"for {JWKS_MAX_AGE.seconds} s: promote it after {promotable_at(key):%H:%M:%S} UTC "
             "(or with --force if no verifier caches it)"
         )
-    now = utcnow()
-    await session.execute(
-        update(SigningKey)
-        .where(SigningKey.status == KeyStatus.ACTIVE.value)
-        .values(status=KeyStatus.PUBLISHED.value, deactivated_at=now)
-    )
-    key.status, key.activated_at, key.deactivated_at = KeyStatus.ACTIVE.value, now, None
+    await transitions.activate(session, key)
     await bump_revision(session)
     return key
 
@@ -107,9 +99,9 @@ async def retire_key(session: AsyncSession, settings: Settings, kid: str) -> Sig
         raise KeyStateConflict(f"{kid} signs tokens now: promote another key first")
     if key.status == KeyStatus.RETIRED:
         raise KeyStateConflict(f"{kid} is retired already")
-    key.status = KeyStatus.RETIRED.value
     last_signed = key.deactivated_at
-    key.verify_until = utcnow() if last_signed is None else last_signed + settings.max_token_ttl
+    verify_until = utcnow() if last_signed is None else last_signed + settings.max_token_ttl
+    await transitions.retire(session, key, verify_until)
     await bump_revision(session)
     return key
 

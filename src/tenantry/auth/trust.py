@@ -16,7 +16,7 @@ import structlog
 
 from tenantry.auth.jwt import KeySet, TokenIssuer
 from tenantry.auth.revision import read_revision
-from tenantry.auth.revocation import RevocationList, load_revocations
+from tenantry.auth.revocation import REVOKED_TOPIC, RevocationList, load_revocations
 from tenantry.auth.signing_keys import load_keyset
 from tenantry.config import Settings
 from tenantry.db import Database
@@ -32,6 +32,11 @@ class Trust:
         self.issuer = issuer
         self.revocations = RevocationList()
         self._revision: int | None = None
+        # A revocation committed here is in force for this process's next request.
+        database.listen(REVOKED_TOPIC, self._revoked_here)
+
+    def _revoked_here(self, row: Any) -> None:
+        self.revocations = self.revocations.plus(row)
 
     async def refresh(self) -> None:
         """Reload keys and revocations if any changed since the last look."""

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from tenantry.auth.access import KeyManager
+from tenantry.auth.access import KeyManager, KeyReader
 from tenantry.db import DbReader, DbSession
 from tenantry.integration_key import service
 from tenantry.integration_key.schemas import KeyCreate, KeyCreated, KeyRead
@@ -55,7 +55,7 @@ async def create_key(
 
 
 @router.get("", summary="The tenant's keys, never their secrets")
-async def list_keys(tenant_id: str, _: KeyManager, session: DbReader) -> dict[str, Any]:
+async def list_keys(tenant_id: str, _: KeyReader, session: DbReader) -> dict[str, Any]:
     keys = await service.list_keys(session, tenant_id)
     return {"data": [_read(key).model_dump(mode="json") for key in keys], "next_cursor": None}
 

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from tenantry.auth.access import InvitationManager, deny
+from tenantry.auth.access import InvitationManager, InvitationReader, deny
 from tenantry.db import DbReader, DbSession, PlatformSession
 from tenantry.errors import TenantryError, TokenUsed
 from tenantry.invitation import guard, service
@@ -75,7 +75,7 @@ async def create_invitation(
 @router.get("", summary="The tenant's invitations, newest first")
 async def list_invitations(
     tenant_id: str,
-    _: InvitationManager,
+    _: InvitationReader,
     session: DbReader,
     page: Page,
     status: InvitationStatus | None = None,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, tuple_, update
+from sqlalchemy import and_, delete, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,8 @@ from tenantry.datadir import server_secret
 from tenantry.db import insert_for
 from tenantry.errors import NotFound, TenantryError, TokenUsed
 from tenantry.event import service as events
+from tenantry.invitation import transitions
+from tenantry.invitation.transitions import InvitationState
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.kit.tokens import hash_secret, new_secret
@@ -41,10 +43,6 @@ class InvitationPending(TenantryError):
 
 class AlreadyMember(TenantryError):
     status, code, title = 409, "ALREADY_MEMBER", "This address is a member already"
-
-
-class InvitationState(TenantryError):
-    status, code, title = 409, "INVITATION_STATE", "The invitation is not in a state for this"
 
 
 class TokenInvalid(TenantryError):
@@ -98,17 +96,6 @@ async def _is_member(session: AsyncSession, tenant_id: str, email: str) -> bool:
     return (await session.execute(query)).first() is not None
 
 
-async def _expire_pending(session: AsyncSession, *conditions: ColumnElement[bool]) -> int:
-    now = utcnow()
-    result = await session.execute(
-        update(Invitation)
-        .where(Invitation.status == PENDING, Invitation.expires_at <= now, *conditions)
-        .values(status=EXPIRED, ended_at=Invitation.expires_at)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def create(
     session: AsyncSession,
     settings: Settings,
@@ -122,7 +109,9 @@ async def create(
     email = email.strip().lower()
     if await _is_member(session, tenant_id, email):
         raise AlreadyMember(f"{email} is a member of this tenant already")
-    await _expire_pending(session, Invitation.tenant_id == tenant_id, Invitation.email == email)
+    await transitions.expire_lapsed(
+        session, Invitation.tenant_id == tenant_id, Invitation.email == email
+    )
     raw, digest = new_secret(server_secret(settings))
     now = utcnow()
     invitation = Invitation(
@@ -192,17 +181,21 @@ async def list_invitations(
 
 async def resend(session: AsyncSession, settings: Settings, invitation: Invitation) -> Invitation:
     """A new link (the old one dies) and a new expiry, for a pending or expired invitation."""
-    if invitation.status not in (PENDING, EXPIRED):
-        raise InvitationState(f"invitation {invitation.id} is {invitation.status}")
     raw, digest = new_secret(server_secret(settings))
-    now = utcnow()
     try:
         async with session.begin_nested():
-            invitation.token_hash, invitation.status = digest, PENDING
-            invitation.expires_at, invitation.ended_at = now + settings.invitation_ttl, None
-            await session.flush()
+            renewed = await transitions.try_move(
+                session,
+                invitation,
+                InvitationStatus.PENDING,
+                token_hash=digest,
+                expires_at=utcnow() + settings.invitation_ttl,
+                ended_at=None,
+            )
     except IntegrityError:
         raise InvitationPending(f"another invitation to {invitation.email} is pending") from None
+    if not renewed:
+        raise InvitationState(f"invitation {invitation.id} is {invitation.status}")
     events.record(
         session,
         "activation.InvitationResent",
@@ -214,16 +207,10 @@ async def resend(session: AsyncSession, settings: Settings, invitation: Invitati
 
 
 async def revoke(session: AsyncSession, invitation: Invitation) -> Invitation:
-    revoked = await session.execute(
-        update(Invitation)
-        .where(Invitation.id == invitation.id, Invitation.status == PENDING)
-        .values(status=REVOKED, ended_at=utcnow())
-        .returning(Invitation.id)
-        .execution_options(synchronize_session=False)
-    )
-    if revoked.scalar_one_or_none() is None:
+    if not await transitions.try_move(
+        session, invitation, InvitationStatus.REVOKED, ended_at=utcnow()
+    ):
         raise InvitationState(f"invitation {invitation.id} is {effective_status(invitation)}")
-    await session.refresh(invitation)
     events.record(
         session,
         "activation.InvitationRevoked",
@@ -283,19 +270,9 @@ async def accept(
     """
     invitation = await find(session, settings, raw)
     now = utcnow()
-    spent = await session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation.id,
-            Invitation.status == PENDING,
-            Invitation.expires_at > now,
-        )
-        .values(status=ACCEPTED, ended_at=now)
-        .returning(Invitation.id)
-        .execution_options(synchronize_session=False)
-    )
-    if spent.scalar_one_or_none() is None:
-        await session.refresh(invitation)
+    if not await transitions.try_move(
+        session, invitation, InvitationStatus.ACCEPTED, Invitation.expires_at > now, ended_at=now
+    ):
         raise _refusal(invitation)
     user = (
         await session.execute(select(User).where(User.email == invitation.email))
@@ -354,7 +331,7 @@ class SweepReport:
 async def sweep(session: AsyncSession, settings: Settings) -> SweepReport:
     """Mark pending invitations past their TTL expired; delete those that ended more than
     7 days past their TTL (the orphan-invite purge)."""
-    expired = await _expire_pending(session)
+    expired = await transitions.expire_lapsed(session)
     cutoff = utcnow() - ORPHAN_AFTER
     deleted = await session.execute(
         delete(Invitation).where(Invitation.status != PENDING, Invitation.expires_at < cutoff)

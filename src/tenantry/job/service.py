@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
@@ -18,14 +18,11 @@ from tenantry.job import admission
 from tenantry.kit.clock import utcnow
 from tenantry.metrics import QUEUE_DEPTH
 from tenantry.models import Job, JobStatus, QueueState
-from tenantry.worker.queue import enqueue, virtual_time
+from tenantry.worker import transitions
+from tenantry.worker.queue import enqueue
 from tenantry.worker.registry import UnknownJobKind, registry
 
 RETENTION_BATCH = 1000
-
-
-class JobStateConflict(TenantryError):
-    status, code, title = 409, "JOB_STATE", "The job is not in a state that allows this"
 
 
 class UnknownKind(TenantryError):
@@ -128,26 +125,14 @@ async def list_jobs(
 async def retry_job(session: AsyncSession, job_id: str) -> Job:
     """Put a FAILED job back in line (near the front) with its attempts reset."""
     job = await get_job(session, job_id)
-    if job.status != JobStatus.FAILED:
-        raise JobStateConflict(f"job {job_id} is {job.status}; only FAILED jobs can be retried")
-    job.status, job.attempts, job.run_at = JobStatus.PENDING, 0, utcnow()
-    job.vtime = await virtual_time(session) + 1
-    job.finished_at = job.worker_id = None
+    await transitions.retry(session, job)
     return job
 
 
 async def cancel_job(session: AsyncSession, job_id: str) -> Job:
-    """Cancel a job that has not started, in one conditional update no claim can slip into."""
-    cancelled = await session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.PENDING.value)
-        .values(status=JobStatus.CANCELLED.value, finished_at=utcnow())
-        .returning(Job.id)
-    )
-    if cancelled.scalar_one_or_none() is None:
-        job = await get_job(session, job_id)
-        raise JobStateConflict(f"job {job_id} is {job.status}; only PENDING jobs can be cancelled")
-    return await get_job(session, job_id)
+    job = await get_job(session, job_id)
+    await transitions.cancel(session, job)
+    return job
 
 
 async def set_queue_paused(session: AsyncSession, name: str, paused: bool) -> None:

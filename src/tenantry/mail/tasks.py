@@ -7,9 +7,9 @@ from typing import Any
 import structlog
 
 from tenantry.datadir import server_secret
-from tenantry.kit.clock import utcnow
 from tenantry.kit.sealed import unseal
 from tenantry.logging import redact
+from tenantry.mail import transitions
 from tenantry.mail.backends import PermanentMailError, build_backend
 from tenantry.mail.rendering import render
 from tenantry.mail.service import SEAL_PURPOSE, SEND_TASK, compose, get_message
@@ -23,9 +23,10 @@ log = structlog.get_logger(__name__)
 async def _record_failure(context: JobContext, message_id: str, error: str, *, final: bool) -> None:
     async with context.session() as session:
         message = await get_message(session, message_id)
-        message.attempts, message.last_error = context.attempt, error
         if final:
-            message.status, message.sealed_secrets = MailStatus.FAILED, None
+            await transitions.failed(session, message, context.attempt, error)
+        else:
+            message.attempts, message.last_error = context.attempt, error
 
 
 @registry.task(SEND_TASK, max_attempts=10)
@@ -60,9 +61,7 @@ async def send_mail(context: JobContext) -> dict[str, Any]:
             raise NonRetryableError(error) from exc
         raise
     async with context.session() as session:
-        message = await get_message(session, message_id)
-        message.status, message.sent_at, message.sealed_secrets = MailStatus.SENT, utcnow(), None
-        message.attempts, message.last_error = context.attempt, None
+        await transitions.sent(session, await get_message(session, message_id), context.attempt)
     MAIL_SENT.labels(template, "sent").inc()
     log.info("mail_sent", mail_id=message_id, template=template, attempt=context.attempt)
     return {"status": MailStatus.SENT}

@@ -58,6 +58,9 @@ class SignupSession(Base):
     client_ip: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The run's last sign of life (verified, started, a step begun, finished or retried):
+    # the in-flight deadline counts from here, so a run that progresses is never expired.
+    progressed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

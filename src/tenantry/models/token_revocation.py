@@ -20,6 +20,7 @@ class RevocationKind(StrEnum):
     JTI = "jti"
     SUBJECT = "subject"
     TENANT = "tenant"
+    MEMBER = "member"  # one user's tokens for one tenant: target `tenant_id/user_id`
 
 
 class TokenRevocation(Base):

@@ -12,6 +12,7 @@ point group (each entry point names a module whose `@step` calls register).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -79,13 +80,21 @@ def step(name: str, *, outside: bool = False) -> Callable[[StepFunction], StepFu
     return register
 
 
+def step_names() -> frozenset[str]:
+    """Every registered step, the host application's included."""
+    load_step_modules()
+    return frozenset(_steps)
+
+
 def get_step(name: str) -> Step:
     if name not in _steps:
         raise StepFatal(f"no provisioning step named {name!r} is registered")
     return _steps[name]
 
 
+@functools.cache
 def load_step_modules() -> None:
+    """Register the built-in steps' modules and the host application's, once per process."""
     importlib.import_module("tenantry.provisioning.webhook")
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         entry_point.load()

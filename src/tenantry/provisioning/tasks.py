@@ -20,6 +20,7 @@ from tenantry.kit.ids import new_id
 from tenantry.logging import redact
 from tenantry.metrics import PROVISIONING_DURATION, PROVISIONING_STEPS
 from tenantry.models import ProvisioningStep, SignupSession, SignupStatus, StepStatus
+from tenantry.provisioning import transitions as step_transitions
 from tenantry.provisioning.service import START, checkpoints
 from tenantry.provisioning.steps import (
     StepContext,
@@ -61,17 +62,18 @@ async def start_run(context: JobContext) -> dict[str, str]:
         if signup is None or signup.status not in (*RESUMABLE, SignupStatus.PROVISIONING):
             return {"skipped": signup.status if signup else "missing"}
         if signup.status != SignupStatus.PROVISIONING:
-            transitions.move(
+            await transitions.move(
                 session,
                 signup,
                 SignupStatus.PROVISIONING,
                 data={"run_id": run_id},
                 review_reason=None,
                 failure_reason=None,
+                progressed_at=utcnow(),
             )
         plan = context.settings.plans.get(signup.plan)
-        if plan is None:
-            transitions.move(
+        if plan is None:  # the plan was removed from the settings since the signup
+            await transitions.move(
                 session, signup, SignupStatus.FAILED, failure_reason=f"unknown plan {signup.plan!r}"
             )
             return {"failed": "unknown plan"}
@@ -93,7 +95,7 @@ async def start_run(context: JobContext) -> dict[str, str]:
                     )
                 )
             elif checkpoint.status in (StepStatus.REVIEW, StepStatus.FAILED, StepStatus.RUNNING):
-                checkpoint.status, checkpoint.error = StepStatus.PENDING, None
+                await step_transitions.reset(session, checkpoint)
         await session.flush()
         first = next(
             c for c in await checkpoints(session, signup_id) if c.status != StepStatus.DONE
@@ -105,7 +107,7 @@ async def start_run(context: JobContext) -> dict[str, str]:
 async def _finish(
     session: AsyncSession, signup: SignupSession, outcome: SignupStatus, **changes: Any
 ) -> None:
-    transitions.move(session, signup, outcome, **changes)
+    await transitions.move(session, signup, outcome, **changes)
     if signup.verified_at is not None:
         elapsed = (utcnow() - signup.verified_at).total_seconds()
         PROVISIONING_DURATION.labels(signup.plan, outcome.value.lower()).observe(elapsed)
@@ -118,7 +120,7 @@ async def _settle(context: JobContext, name: str, status: StepStatus, error: str
         checkpoint = next(
             c for c in await checkpoints(session, context.payload["signup_id"]) if c.name == name
         )
-        checkpoint.status, checkpoint.error, checkpoint.finished_at = status, error, utcnow()
+        await step_transitions.stop(session, checkpoint, status, error)
         if signup is not None and signup.status == SignupStatus.PROVISIONING:
             if status is StepStatus.REVIEW:
                 await _finish(session, signup, SignupStatus.REVIEW_REQUIRED, review_reason=error)
@@ -150,8 +152,7 @@ async def run_step(context: JobContext) -> dict[str, str]:
         if signup is None or checkpoint is None or signup.status != SignupStatus.PROVISIONING:
             return {"skipped": "not provisioning"}
         if checkpoint.status != StepStatus.DONE:
-            checkpoint.status, checkpoint.attempts = StepStatus.RUNNING, checkpoint.attempts + 1
-            checkpoint.started_at = checkpoint.started_at or utcnow()
+            await step_transitions.begin(session, checkpoint)
     if checkpoint.status == StepStatus.DONE:
         # A re-run after a crash between the step's commit and this job's end.
         async with context.session() as session:
@@ -176,7 +177,7 @@ async def run_step(context: JobContext) -> dict[str, str]:
             return {"stopped": "failed"}
         async with context.session() as session:
             failing = next(c for c in await checkpoints(session, signup_id) if c.name == name)
-            failing.error = error
+            await step_transitions.note_retry(session, failing, error)
         raise
     return {"step": name, "outcome": "done"}
 
@@ -198,12 +199,7 @@ async def _run_and_complete(
                 StepContext(current, context.settings, session, context.attempt)
             )
         checkpoint = next(c for c in await checkpoints(session, signup.id) if c.name == name)
-        checkpoint.status, checkpoint.finished_at, checkpoint.error = (
-            StepStatus.DONE,
-            utcnow(),
-            None,
-        )
-        checkpoint.output, checkpoint.tenant_id = output, current.tenant_id
+        await step_transitions.complete(session, checkpoint, output, current.tenant_id)
         events.record(
             session,
             "provisioning.StepCompleted",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, select, tuple_, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -133,18 +133,44 @@ async def _pending_twin(session: AsyncSession, email: str, slug: str) -> SignupS
     return (await session.execute(query)).scalar_one_or_none()
 
 
+def _unverified_lapsed(now: datetime) -> ColumnElement[bool]:
+    return (SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION) & (
+        SignupSession.expires_at <= now
+    )
+
+
+def _stalled(settings: Settings, now: datetime) -> ColumnElement[bool]:
+    """In flight with no progress (a step begun, finished or retried) for the deadline."""
+    last_progress = func.coalesce(SignupSession.progressed_at, SignupSession.updated_at)
+    return SignupSession.status.in_(IN_FLIGHT) & (
+        last_progress <= now - settings.signup_in_flight_deadline
+    )
+
+
+async def _expire(
+    session: AsyncSession, candidates: Sequence[SignupSession], lapsed: ColumnElement[bool]
+) -> int:
+    """Expire each candidate that still meets `lapsed` when its update runs; a run that
+    finished or progressed since it was read wins, and is left alone."""
+    expired = 0
+    for signup in candidates:
+        reason = (
+            "unverified"
+            if signup.status == SignupStatus.PENDING_EMAIL_VERIFICATION
+            else "in flight too long"
+        )
+        expired += await transitions.try_move(
+            session, signup, SignupStatus.EXPIRED, lapsed, data={"reason": reason}
+        )
+    await session.flush()
+    return expired
+
+
 async def _expire_lapsed_holders(session: AsyncSession, slug: str) -> None:
     """Release the slug from an unverified session whose time ran out before the sweeper came."""
-    lapsed = await session.execute(
-        select(SignupSession).where(
-            SignupSession.slug == slug,
-            SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION,
-            SignupSession.expires_at <= utcnow(),
-        )
-    )
-    for signup in lapsed.scalars():
-        transitions.move(session, signup, SignupStatus.EXPIRED, data={"reason": "unverified"})
-    await session.flush()
+    lapsed = _unverified_lapsed(utcnow())
+    holders = await session.execute(select(SignupSession).where(SignupSession.slug == slug, lapsed))
+    await _expire(session, list(holders.scalars()), lapsed)
 
 
 async def _resend_if_cooled(
@@ -326,35 +352,26 @@ class PurgeReport:
 async def expire_and_purge(
     session: AsyncSession, settings: Settings, *, dry_run: bool = False
 ) -> PurgeReport:
-    """Expire sessions unverified past their TTL or in flight past the deadline; delete
-    stale ones (review, failed, expired) after the retention."""
+    """Expire sessions unverified past their TTL or in flight with no progress past the
+    deadline; delete stale ones (review, failed, expired) after the retention.
+
+    Each expiry and the delete re-check their condition in the statement that writes, so
+    a run that finishes or moves on between this read and that write is not touched.
+    """
     now = utcnow()
-    lapsed = select(SignupSession).where(
-        (
-            (SignupSession.status == SignupStatus.PENDING_EMAIL_VERIFICATION)
-            & (SignupSession.expires_at <= now)
-        )
-        | (
-            SignupSession.status.in_(IN_FLIGHT)
-            & (SignupSession.updated_at <= now - settings.signup_in_flight_deadline)
-        )
-    )
-    expiring = list((await session.execute(lapsed)).scalars())
+    lapsed = _unverified_lapsed(now) | _stalled(settings, now)
+    expiring = list((await session.execute(select(SignupSession).where(lapsed))).scalars())
     stale = SignupSession.status.in_(TERMINAL_FOR_PURGE) & (
         SignupSession.updated_at <= now - settings.signup_retention
     )
-    stale_ids = list((await session.execute(select(SignupSession.id).where(stale))).scalars())
-    if not dry_run:
-        for signup in expiring:
-            reason = (
-                "unverified"
-                if signup.status == SignupStatus.PENDING_EMAIL_VERIFICATION
-                else "in flight too long"
-            )
-            transitions.move(session, signup, SignupStatus.EXPIRED, data={"reason": reason})
-        if stale_ids:
-            await session.execute(delete(SignupSession).where(SignupSession.id.in_(stale_ids)))
-    return PurgeReport(expired=len(expiring), deleted=len(stale_ids))
+    if dry_run:
+        stale_count = (
+            await session.execute(select(func.count()).select_from(SignupSession).where(stale))
+        ).scalar_one()
+        return PurgeReport(expired=len(expiring), deleted=int(stale_count))
+    expired = await _expire(session, expiring, lapsed)
+    deleted = await session.execute(delete(SignupSession).where(stale))
+    return PurgeReport(expired=expired, deleted=int(deleted.rowcount))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -412,7 +429,7 @@ async def verify_code(
     if code_matches(server_secret(settings), signup_id, code, signup.code_hash):
         token, token_hash = new_secret(server_secret(settings), prefix="tnt_ct_")
         promo = await _redeem_promo(session, signup)
-        verified = await transitions.move_if(
+        verified = await transitions.try_move(
             session,
             signup,
             SignupStatus.EMAIL_VERIFIED,
@@ -420,6 +437,7 @@ async def verify_code(
             SignupSession.code_hash == digest,
             data={"email_domain": email_domain(signup.email), **promo},
             verified_at=now,
+            progressed_at=now,
             code_hash=None,
             continuation_hash=token_hash,
             promo_code=signup.promo_code,
@@ -489,25 +507,35 @@ async def redeem_continuation(
     return signup
 
 
-RETRYABLE = (SignupStatus.REVIEW_REQUIRED, SignupStatus.FAILED)
+RETRYABLE = (SignupStatus.REVIEW_REQUIRED, SignupStatus.FAILED, SignupStatus.EXPIRED)
 
 
 async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) -> SignupSession:
-    """Resume a stopped run from its checkpoint; a second retry while one runs is refused."""
+    """Resume a stopped run from its checkpoint; a second retry while one runs is refused.
+
+    A run expired in flight resumes too (its tenant may exist, its slug is held by it);
+    an expired session that never verified its email has no run to resume.
+    """
     signup = await get_signup(session, signup_id)
-    if signup.status not in RETRYABLE:
+    if signup.status not in RETRYABLE or signup.verified_at is None:
         raise transitions.IllegalTransition(
-            f"signup {signup_id} is {signup.status}; only REVIEW_REQUIRED or FAILED can be retried"
+            f"signup {signup_id} is {signup.status}; only REVIEW_REQUIRED, FAILED or a run "
+            "expired in flight can be retried"
         )
-    resumed = await transitions.move_if(
-        session,
-        signup,
-        SignupStatus.PROVISIONING,
-        data={"retried_by": by},
-        review_reason=None,
-        failure_reason=None,
-    )
+    try:
+        async with session.begin_nested():  # the slug may have gone to another signup
+            resumed = await transitions.try_move(
+                session,
+                signup,
+                SignupStatus.PROVISIONING,
+                data={"retried_by": by},
+                review_reason=None,
+                failure_reason=None,
+                progressed_at=utcnow(),
+            )
+    except IntegrityError:
+        raise SlugTaken(f"{signup.slug!r} went to another signup meanwhile") from None
     if not resumed:
-        raise transitions.IllegalTransition(f"signup {signup_id} is being retried already")
+        raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status} meanwhile")
     await request_run(session, signup)
     return signup

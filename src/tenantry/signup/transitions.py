@@ -1,15 +1,17 @@
-"""The signup state machine: every status change goes through `move`, which writes its event."""
+"""The signup state machine: every status change is a conditional update through `MACHINE`,
+and writes its event in the same transaction."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.errors import TenantryError
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
+from tenantry.kit.machine import Machine
 from tenantry.models import SignupSession, SignupStatus
 
 S = SignupStatus
@@ -20,7 +22,8 @@ ALLOWED: dict[SignupStatus, frozenset[SignupStatus]] = {
     S.REVIEW_REQUIRED: frozenset({S.PROVISIONING, S.FAILED, S.EXPIRED}),
     S.FAILED: frozenset({S.PROVISIONING}),
     S.PROVISIONED: frozenset(),
-    S.EXPIRED: frozenset(),
+    # A run expired in flight can be resumed (its tenant may exist already).
+    S.EXPIRED: frozenset({S.PROVISIONING}),
 }
 
 EVENT_TYPES = {
@@ -41,7 +44,10 @@ class IllegalTransition(TenantryError):
     )
 
 
-async def move_if(
+MACHINE = Machine(SignupSession, ALLOWED, IllegalTransition)
+
+
+async def try_move(
     session: AsyncSession,
     signup: SignupSession,
     to: SignupStatus,
@@ -49,54 +55,15 @@ async def move_if(
     data: dict[str, Any] | None = None,
     **changes: Any,
 ) -> bool:
-    """`move`, decided by one conditional UPDATE: under concurrency exactly one caller wins.
+    """Move `signup` from the status it was read in to `to`, with its other column changes, if
+    it is still in that status and meets `conditions`; on success append the event.
 
-    The row must still be in the status `signup` was read in and meet `conditions`.
+    Under concurrency exactly one caller wins; the others get False and a refreshed row.
     """
     current = SignupStatus(signup.status)
-    if to not in ALLOWED[current]:
-        raise IllegalTransition(f"signup {signup.id} is {current}, it cannot become {to}")
     now = utcnow()
-    won = await session.execute(
-        update(SignupSession)
-        .where(SignupSession.id == signup.id, SignupSession.status == current, *conditions)
-        .values(status=to, updated_at=now, **changes)
-        .returning(SignupSession.id)
-        .execution_options(synchronize_session=False)
-    )
-    if won.scalar_one_or_none() is None:
+    if not await MACHINE.move(session, signup, to, *conditions, updated_at=now, **changes):
         return False
-    await session.refresh(signup)
-    _record(session, signup, current, to, data)
-    return True
-
-
-def move(
-    session: AsyncSession,
-    signup: SignupSession,
-    to: SignupStatus,
-    *,
-    data: dict[str, Any] | None = None,
-    **changes: Any,
-) -> None:
-    """Change `signup` to status `to`, with its other column changes, and append the event."""
-    current = SignupStatus(signup.status)
-    if to not in ALLOWED[current]:
-        raise IllegalTransition(f"signup {signup.id} is {current}, it cannot become {to}")
-    signup.status = to
-    signup.updated_at = utcnow()
-    for column, value in changes.items():
-        setattr(signup, column, value)
-    _record(session, signup, current, to, data)
-
-
-def _record(
-    session: AsyncSession,
-    signup: SignupSession,
-    current: SignupStatus,
-    to: SignupStatus,
-    data: dict[str, Any] | None,
-) -> None:
     events.record(
         session,
         EVENT_TYPES[to],
@@ -104,3 +71,18 @@ def _record(
         subject_id=signup.id,
         data={"from": current.value, "to": to.value, "slug": signup.slug, **(data or {})},
     )
+    return True
+
+
+async def move(
+    session: AsyncSession,
+    signup: SignupSession,
+    to: SignupStatus,
+    *,
+    data: dict[str, Any] | None = None,
+    **changes: Any,
+) -> None:
+    """`try_move` for callers that hold the row's lock: losing means someone else moved it."""
+    read_in = signup.status
+    if not await try_move(session, signup, to, data=data, **changes):
+        raise IllegalTransition(f"signup {signup.id} moved from {read_in} to {signup.status}")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tenantry.auth.access import MemberManager, TenantMember, deny
 from tenantry.db import DbReader, DbSession
+from tenantry.deps import SettingsDep
 from tenantry.kit.pagination import Page, encode_cursor
 from tenantry.models import SignupStatus
 from tenantry.provisioning.service import checkpoints, step_view
@@ -67,9 +68,12 @@ async def change_role(
     principal: MemberManager,
     request: Request,
     session: DbSession,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     try:
-        membership = await members.change_role(session, principal, tenant_id, user_id, payload.role)
+        membership = await members.change_role(
+            session, settings, principal, tenant_id, user_id, payload.role
+        )
     except members.OwnersOnly as exc:
         raise deny(request, principal, "role_mismatch", exc.detail) from None
     return {"user_id": membership.user_id, "role": membership.role}
@@ -79,10 +83,15 @@ async def change_role(
     "/members/{user_id}", status_code=204, summary="Remove a member (a tenant keeps an owner)"
 )
 async def remove_member(
-    tenant_id: str, user_id: str, principal: MemberManager, request: Request, session: DbSession
+    tenant_id: str,
+    user_id: str,
+    principal: MemberManager,
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
 ) -> Response:
     try:
-        await members.remove(session, principal, tenant_id, user_id)
+        await members.remove(session, settings, principal, tenant_id, user_id)
     except members.OwnersOnly as exc:
         raise deny(request, principal, "role_mismatch", exc.detail) from None
     return Response(status_code=204)

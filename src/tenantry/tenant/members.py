@@ -1,9 +1,12 @@
 """Member management: change a role, remove a member; a tenant always keeps an owner.
 
-The owners' rows are locked (`FOR UPDATE`; SQLite has one writer anyway) before
-the count, so two owners demoting each other at once cannot leave none. Only an
-owner may touch an owner or make one. A removed member's refresh tokens for the
-tenant are revoked; access tokens run out within their 15 minutes.
+Every change runs under the tenant's row lock, taken by the route's access check
+(`CurrentTenantAccess`, which also reads the caller's role as it is now), so two
+owners demoting each other at once are ordered: the second is refused (it is no
+owner any more, or it would remove the last one), never deadlocked. Only an owner
+may touch an owner or make one. A change or a removal cuts off the member's
+tokens for the tenant at once; a removed member's refresh tokens are revoked, a
+re-ranked member's refresh into tokens with the new role.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth.principals import Principal
+from tenantry.auth.revocation import cut_off_member
+from tenantry.config import Settings
 from tenantry.errors import NotFound, TenantryError
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
@@ -55,13 +60,20 @@ def _require_owner(caller: Principal, membership: Membership, new_role: str | No
 
 
 async def change_role(
-    session: AsyncSession, caller: Principal, tenant_id: str, user_id: str, role: str
+    session: AsyncSession,
+    settings: Settings,
+    caller: Principal,
+    tenant_id: str,
+    user_id: str,
+    role: str,
 ) -> Membership:
     membership = await _membership(session, tenant_id, user_id)
     _require_owner(caller, membership, role)
     if role != OWNER:
         await _keep_an_owner(session, tenant_id, membership)
     previous, membership.role = membership.role, role
+    if previous != role:
+        await cut_off_member(session, settings, tenant_id, user_id, f"role {previous} → {role}")
     events.record(
         session,
         "member.RoleChanged",
@@ -72,11 +84,14 @@ async def change_role(
     return membership
 
 
-async def remove(session: AsyncSession, caller: Principal, tenant_id: str, user_id: str) -> None:
+async def remove(
+    session: AsyncSession, settings: Settings, caller: Principal, tenant_id: str, user_id: str
+) -> None:
     membership = await _membership(session, tenant_id, user_id)
     _require_owner(caller, membership, None)
     await _keep_an_owner(session, tenant_id, membership)
     await session.delete(membership)
+    await cut_off_member(session, settings, tenant_id, user_id, "removed from the tenant")
     await session.execute(
         update(RefreshToken)
         .where(

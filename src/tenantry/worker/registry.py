@@ -50,13 +50,19 @@ class JobContext:
     max_attempts: int
     database: Database
     settings: Settings
+    # A job a tenant submitted (a `tenant_submittable` kind): its handler is host code
+    # acting for that tenant, so its sessions see that tenant's rows only.
+    submitted_by_tenant: bool = False
 
     @property
     def is_last_attempt(self) -> bool:
         return self.attempt >= self.max_attempts
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
-        """A transaction across tenants, named after this job's kind: tasks are platform work."""
+        """A transaction scoped to the submitting tenant (row-level security holds inside the
+        handler), or, for the platform's own tasks, across tenants under the kind's name."""
+        if self.submitted_by_tenant:
+            return self.database.session(tenant_id=self.tenant_id)
         return self.database.session(cross_tenant=f"job {self.kind}")
 
 

@@ -30,7 +30,7 @@ from tenantry.kit.clock import utcnow
 from tenantry.logging import redact
 from tenantry.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS_FINISHED, JOBS_LEASE_EXPIRED
 from tenantry.models import JobStatus, QueueState
-from tenantry.worker import queue, scheduler
+from tenantry.worker import scheduler, transitions
 from tenantry.worker.listener import listen_for_jobs
 from tenantry.worker.queue import ClaimedJob, Outcome
 from tenantry.worker.registry import (
@@ -159,7 +159,7 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         async with self.database.session(cross_tenant="worker") as session:
-            claimed = await queue.claim(
+            claimed = await transitions.claim(
                 session,
                 worker_id=self.id,
                 limit=limit,
@@ -203,7 +203,7 @@ class Worker:
 
     async def _attempt(self, job: ClaimedJob) -> Outcome:
         try:
-            handler = self.tasks.get(job.kind).handler
+            task = self.tasks.get(job.kind)
         except UnknownJobKind:
             return self._failed(
                 job, NonRetryableError(f"no task is registered for kind {job.kind!r}")
@@ -217,9 +217,10 @@ class Worker:
             job.max_attempts,
             self.database,
             self.settings,
+            submitted_by_tenant=task.tenant_submittable and job.tenant_id is not None,
         )
         try:
-            result = await handler(context)
+            result = await task.handler(context)
             if result is not None:
                 json.dumps(result)  # refuse now what the database would refuse at flush
         except asyncio.CancelledError:
@@ -255,7 +256,7 @@ class Worker:
             return
         try:
             async with self.database.session(cross_tenant="worker") as session:
-                await queue.finish(session, worker_id=self.id, outcomes=batch)
+                await transitions.finish(session, worker_id=self.id, outcomes=batch)
         except Exception as exc:
             # Keep them: the leases are still renewed, and the next flush retries.
             log.warning("flush_failed", worker_id=self.id, jobs=len(batch), error=_describe(exc))
@@ -271,7 +272,7 @@ class Worker:
             await asyncio.sleep(interval)
             try:
                 async with self.database.session(cross_tenant="worker") as session:
-                    await queue.renew(
+                    await transitions.renew(
                         session,
                         worker_id=self.id,
                         job_ids=sorted(self._unflushed),
@@ -299,7 +300,7 @@ class Worker:
 
     async def _reap(self) -> None:
         async with self.database.session(cross_tenant="worker") as session:
-            reaped = await queue.reap(session)
+            reaped = await transitions.reap(session)
         for job in reaped:
             JOBS_LEASE_EXPIRED.inc()
             log.warning("job_lease_expired", job_id=job.job_id, kind=job.kind, now=job.status.value)
@@ -319,6 +320,6 @@ class Worker:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
         async with self.database.session(cross_tenant="worker") as session:
-            await queue.release(session, worker_id=self.id, job_ids=interrupted)
+            await transitions.release(session, worker_id=self.id, job_ids=interrupted)
         self._unflushed.difference_update(interrupted)
         log.warning("worker_released_jobs", worker_id=self.id, jobs=interrupted)
