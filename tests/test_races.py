@@ -137,7 +137,7 @@ class TestInterleaved:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         tenant = await create_tenant(database)
-        owner = await create_member(database, tenant, "owner")
+        owner = await create_member(database, tenant.id, "owner")
         created = await create_invitation(database, settings, tenant, invited_by=owner)
 
         async def accept() -> None:
@@ -234,7 +234,7 @@ class TestConcurrentOperators:
         self, database: Database, settings: Settings
     ) -> None:
         tenant = await create_tenant(database)
-        owner = await create_member(database, tenant, "owner")
+        owner = await create_member(database, tenant.id, "owner")
         invited = [
             await create_invitation(database, settings, tenant, invited_by=owner) for _ in range(5)
         ]
