@@ -160,3 +160,21 @@ class TestInput:
 
     async def test_unknown_session(self, api: httpx.AsyncClient) -> None:
         assert_problem(await verify(api, "ses_nope", "123456"), 404, "NOT_FOUND")
+
+
+class TestOneOwnerPerEmail:
+    async def test_two_pending_signups_of_one_email_verify_once(
+        self, api: httpx.AsyncClient, database: Database, signup_settings: Settings
+    ) -> None:
+        started = []
+        for slug in ("acme", "acme-two"):
+            response = await api.post(
+                "/v1/signup", json=signup_body(slug=slug), headers=from_address()
+            )
+            assert response.status_code == 201
+            started.append(
+                (response.json()["id"], await code_for(database, signup_settings, EMAIL))
+            )
+        (first, first_code), (second, second_code) = started
+        assert (await verify(api, first, first_code)).status_code == 200
+        assert_problem(await verify(api, second, second_code), 409, "EMAIL_EXISTS")

@@ -33,6 +33,13 @@ SLUG_HOLDING = (
     SignupStatus.PROVISIONED,
 )
 _HOLDING_SQL = "status IN (" + ", ".join(f"'{s.value}'" for s in SLUG_HOLDING) + ")"
+# Verified sessions whose run may still make their email a tenant's owner: one per email.
+EMAIL_IN_FLIGHT = (
+    SignupStatus.EMAIL_VERIFIED,
+    SignupStatus.PROVISIONING,
+    SignupStatus.REVIEW_REQUIRED,
+)
+_EMAIL_IN_FLIGHT_SQL = "status IN (" + ", ".join(f"'{s.value}'" for s in EMAIL_IN_FLIGHT) + ")"
 
 
 class SignupSession(Base):
@@ -72,6 +79,13 @@ class SignupSession(Base):
             unique=True,
             postgresql_where=text(_HOLDING_SQL),
             sqlite_where=text(_HOLDING_SQL),
+        ),
+        Index(
+            "uq_signup_sessions_email_in_flight",
+            "email",
+            unique=True,
+            postgresql_where=text(_EMAIL_IN_FLIGHT_SQL),
+            sqlite_where=text(_EMAIL_IN_FLIGHT_SQL),
         ),
         Index("ix_signup_sessions_email_slug", "email", "slug"),
         Index("ix_signup_sessions_status_updated", "status", "updated_at"),

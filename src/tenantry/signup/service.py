@@ -427,29 +427,63 @@ async def verify_code(
     under_limit = SignupSession.failed_attempts < settings.signup_max_attempts
     digest = code_digest(server_secret(settings), signup_id, code)
     if code_matches(server_secret(settings), signup_id, code, signup.code_hash):
-        token, token_hash = new_secret(server_secret(settings), prefix="tnt_ct_")
-        promo = await _redeem_promo(session, signup)
-        verified = await transitions.try_move(
-            session,
-            signup,
-            SignupStatus.EMAIL_VERIFIED,
-            under_limit,
-            SignupSession.code_hash == digest,
-            data={"email_domain": email_domain(signup.email), **promo},
-            verified_at=now,
-            progressed_at=now,
-            code_hash=None,
-            continuation_hash=token_hash,
-            promo_code=signup.promo_code,
-        )
-        if not verified:
-            await session.refresh(signup)
-            if signup.failed_attempts >= settings.signup_max_attempts:
-                raise OtpLocked("Too many wrong codes: ask for a new one")
-            raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status}")
-        await request_run(session, signup)
-        return Verified(signup, token)
+        return await _verified(session, settings, signup, digest, under_limit)
+    return await _count_wrong_code(session, settings, signup_id, under_limit)
 
+
+async def _owns_a_tenant(session: AsyncSession, email: str) -> bool:
+    query = select(
+        exists().where(
+            Membership.user_id == User.id, User.email == email, Membership.role == "owner"
+        )
+    )
+    return bool((await session.execute(query)).scalar())
+
+
+async def _verified(
+    session: AsyncSession,
+    settings: Settings,
+    signup: SignupSession,
+    digest: str,
+    under_limit: ColumnElement[bool],
+) -> Verified:
+    """The right code: verified, and its run enqueued, unless the email owns a tenant now or
+    another verified signup of it is in flight (one owner per email, by a unique index)."""
+    if await _owns_a_tenant(session, signup.email):
+        raise EmailExists("An account with this email already owns a tenant; sign in instead")
+    now = utcnow()
+    token, token_hash = new_secret(server_secret(settings), prefix="tnt_ct_")
+    promo = await _redeem_promo(session, signup)
+    try:
+        async with session.begin_nested():
+            verified = await transitions.try_move(
+                session,
+                signup,
+                SignupStatus.EMAIL_VERIFIED,
+                under_limit,
+                SignupSession.code_hash == digest,
+                data={"email_domain": email_domain(signup.email), **promo},
+                verified_at=now,
+                progressed_at=now,
+                code_hash=None,
+                continuation_hash=token_hash,
+                promo_code=signup.promo_code,
+            )
+    except IntegrityError:
+        raise EmailExists("Another signup with this email is being set up already") from None
+    if not verified:
+        if signup.failed_attempts >= settings.signup_max_attempts:
+            raise OtpLocked("Too many wrong codes: ask for a new one")
+        raise transitions.IllegalTransition(f"signup {signup.id} is {signup.status}")
+    await request_run(session, signup)
+    return Verified(signup, token)
+
+
+async def _count_wrong_code(
+    session: AsyncSession, settings: Settings, signup_id: str, under_limit: ColumnElement[bool]
+) -> OtpInvalid:
+    """One more wrong try, counted by a conditional update that stops at the limit."""
+    now = utcnow()
     counted = await session.execute(
         update(SignupSession)
         .where(
@@ -523,7 +557,7 @@ async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) 
             "expired in flight can be retried"
         )
     try:
-        async with session.begin_nested():  # the slug may have gone to another signup
+        async with session.begin_nested():
             resumed = await transitions.try_move(
                 session,
                 signup,
@@ -533,8 +567,10 @@ async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) 
                 failure_reason=None,
                 progressed_at=utcnow(),
             )
-    except IntegrityError:
-        raise SlugTaken(f"{signup.slug!r} went to another signup meanwhile") from None
+    except IntegrityError:  # a unique index: the slug or the email is held by another signup
+        raise transitions.IllegalTransition(
+            f"{signup.slug!r} or {signup.email} went to another signup meanwhile"
+        ) from None
     if not resumed:
         raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status} meanwhile")
     await request_run(session, signup)
