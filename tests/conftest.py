@@ -10,6 +10,8 @@ import re
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +38,37 @@ ROOT = Path(__file__).resolve().parents[1]
 TENANTRY = str(Path(sys.executable).parent / "tenantry")
 
 BACKENDS = ["sqlite", "postgres"]
+
+# Every process this run starts inherits the marker (servers' own children included), so
+# the run can find any it left behind, wherever it was re-parented.
+RUN_MARKER = f"TESTS_RUN_ID={uuid.uuid4().hex}"
+os.environ["TESTS_RUN_ID"] = RUN_MARKER.split("=", 1)[1]
+
+
+def processes_of_this_run() -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            marked = RUN_MARKER.encode() in (proc / "environ").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if marked and command:  # a zombie has no command line: it is gone, only unreaped
+            found.append(f"{proc.name}: {command[:200]}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """The run fails if any process it started outlives it (set up first, so checked last,
+    after the session's PostgreSQL and Redis have stopped)."""
+    yield
+    deadline = time.monotonic() + 10
+    while (left := processes_of_this_run()) and time.monotonic() < deadline:
+        time.sleep(0.2)  # a server stopping on SIGTERM may take a moment
+    assert not left, f"processes left running: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -49,15 +50,25 @@ def running(
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        process_group=0,  # its own group: `serve --workers` children are stopped with it
     )
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_until_ready(base_url, process)
         yield base_url, process
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes], grace_s: float = 20) -> None:
+    """SIGTERM to the server and its workers, a wait for them, then SIGKILL for stragglers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def assert_embedded_worker_runs_jobs(data_dir: Path, cwd: Path) -> None:
