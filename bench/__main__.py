@@ -16,6 +16,7 @@ import asyncpg
 
 from bench import access, invitations, jobs, peers, provisioning
 from bench.harness import BIN, ROOT, Row, rss_mb, server, table, uvicorn_app, wrk
+from bench.trickle import SOCKETS, trickling
 from tests.fixtures.servers import PostgresServer, start_postgres
 
 
@@ -93,6 +94,7 @@ def job_queue(postgres: PostgresServer) -> str:
 
 SIGNUP_ENV = {
     # Every request comes from a new address and email: no limit is the bottleneck.
+    "TENANTRY_BODY_READ_TIMEOUT": "60s",  # the trickled bodies stay open for the whole row
     "TENANTRY_SIGNUP_LIMIT_PER_IP": "1000000/hour",
     "TENANTRY_SIGNUP_LIMIT_PER_EMAIL": "1000000/hour",
     "TENANTRY_SIGNUP_LIMIT_PER_DOMAIN": "1000000/hour",
@@ -111,6 +113,11 @@ def signup_rows(postgres: PostgresServer) -> list[Row]:
             command = [str(BIN / "tenantry"), "serve", "--migrate"]
             with server(command, "/health/ready", env) as (base, _, _):
                 rows.append(wrk(f"POST /v1/signup ({name})", base + "/v1/signup", script=script))
+                # The same load beside 50 clients trickling their bodies: they must not
+                # hold the database (the body is read before any session is taken).
+                with trickling(int(base.rsplit(":", 1)[1])):
+                    label = f"POST /v1/signup ({name}) beside {SOCKETS} trickled bodies"
+                    rows.append(wrk(label, base + "/v1/signup", script=script))
     return rows
 
 

@@ -12,7 +12,6 @@ point group (each entry point names a module whose `@step` calls register).
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -92,9 +91,8 @@ def get_step(name: str) -> Step:
     return _steps[name]
 
 
-@functools.cache
 def load_step_modules() -> None:
-    """Register the built-in steps' modules and the host application's, once per process."""
+    """Register the built-in steps' modules and the host application's (idempotent)."""
     importlib.import_module("tenantry.provisioning.webhook")
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         entry_point.load()
