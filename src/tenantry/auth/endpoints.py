@@ -15,13 +15,18 @@ from tenantry.auth import passwords, revocation, sessions
 from tenantry.auth.dependencies import Authenticated, bearer_token
 from tenantry.auth.jwt import Audience
 from tenantry.auth.schemas import (
+    Accepted,
+    Claims,
     ClientCredentialsGrant,
+    Jwks,
     LoginRequest,
     LoginVerify,
     LogoutRequest,
     PasswordChange,
     PasswordGrant,
     RefreshGrant,
+    SessionTokens,
+    TokenGrantResponse,
 )
 from tenantry.auth.signing_keys import JWKS_MAX_AGE
 from tenantry.db import PlatformSession
@@ -33,7 +38,11 @@ from tenantry.models import RevocationKind
 router = APIRouter(tags=["auth"])
 
 
-@router.get("/.well-known/jwks.json", summary="Public keys that verify Tenantry's access tokens")
+@router.get(
+    "/.well-known/jwks.json",
+    response_model=Jwks,
+    summary="Public keys that verify Tenantry's access tokens",
+)
 async def jwks(request: Request) -> JSONResponse:
     # A key is published JWKS_MAX_AGE before it may sign, so a cached copy never misses it.
     max_age = int(JWKS_MAX_AGE.total_seconds())
@@ -42,7 +51,9 @@ async def jwks(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/v1/whoami", summary="The verified claims of the caller's token")
+@router.get(
+    "/v1/whoami", response_model=Claims, summary="The verified claims of the caller's token"
+)
 async def whoami(principal: Authenticated) -> dict[str, Any]:
     return principal.claims
 
@@ -62,7 +73,11 @@ async def _token_body(request: Request) -> dict[str, Any]:
     return body
 
 
-@router.post("/v1/auth/token", summary="Exchange a grant (refresh token) for an access token")
+@router.post(
+    "/v1/auth/token",
+    response_model=TokenGrantResponse,
+    summary="Exchange a grant (refresh token, password, client credentials) for tokens",
+)
 async def token(request: Request, session: PlatformSession) -> JSONResponse:
     body = await _token_body(request)
     try:
@@ -150,6 +165,7 @@ LOGIN_VERIFY_LIMIT = ("login-verify-ip", "60/hour")
 @router.post(
     "/v1/auth/login",
     status_code=202,
+    response_model=Accepted,
     summary="Mail a sign-in code (202 whether or not the address has an account)",
 )
 async def login(payload: LoginRequest, request: Request, session: PlatformSession) -> JSONResponse:
@@ -163,7 +179,11 @@ async def login(payload: LoginRequest, request: Request, session: PlatformSessio
     return JSONResponse(body, status_code=202, headers=headers)
 
 
-@router.post("/v1/auth/login/verify", summary="Exchange the sign-in code for tokens")
+@router.post(
+    "/v1/auth/login/verify",
+    response_model=SessionTokens,
+    summary="Exchange the sign-in code for tokens",
+)
 async def login_verify(
     payload: LoginVerify, request: Request, session: PlatformSession
 ) -> JSONResponse:

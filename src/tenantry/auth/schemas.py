@@ -60,3 +60,50 @@ class ClientCredentialsGrant(BaseModel):
 
     grant_type: Literal["client_credentials"]
     client_secret: str = Field(min_length=1, max_length=200)
+
+
+class SessionTokens(BaseModel):
+    """A user's tokens for one tenant: sign-in, the owner's first session, an accepted invite."""
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme, not a secret)
+    expires_in: int
+    tenant_id: str
+    user_id: str
+
+
+class TokenGrantResponse(BaseModel):
+    """What `POST /v1/auth/token` answers: a user's tokens, or an integration's access token."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme, not a secret)
+    expires_in: int
+    refresh_token: str | None = None
+    scope: str | None = None
+    tenant_id: str | None = None
+    user_id: str | None = None
+
+
+class Claims(BaseModel):
+    """The verified claims of an access token."""
+
+    model_config = ConfigDict(extra="allow")
+
+    iss: str
+    sub: str
+    aud: str
+    exp: int
+    iat: int
+    jti: str
+    roles: list[str]
+    scope: str
+    tenant_id: str | None = None
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, str]]
+
+
+class Accepted(BaseModel):
+    detail: str

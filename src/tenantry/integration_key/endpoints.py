@@ -12,6 +12,7 @@ from tenantry.db import DbReader, DbSession
 from tenantry.integration_key import service
 from tenantry.integration_key.schemas import KeyCreate, KeyCreated, KeyRead
 from tenantry.kit.idempotency import Idempotency
+from tenantry.kit.pagination import Page
 from tenantry.models import IntegrationKey
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/keys", tags=["integration keys"])
@@ -54,7 +55,7 @@ async def create_key(
     return await idempotency.remember(session, 201, created.model_dump(mode="json"), secret=True)
 
 
-@router.get("", summary="The tenant's keys, never their secrets")
+@router.get("", response_model=Page[KeyRead], summary="The tenant's keys, never their secrets")
 async def list_keys(tenant_id: str, _: KeyReader, session: DbReader) -> dict[str, Any]:
     keys = await service.list_keys(session, tenant_id)
     return {"data": [_read(key).model_dump(mode="json") for key in keys], "next_cursor": None}

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from tenantry.auth.access import InvitationManager, InvitationReader, deny
+from tenantry.auth.schemas import SessionTokens
 from tenantry.db import DbReader, DbSession, PlatformSession
 from tenantry.errors import TenantryError, TokenUsed
 from tenantry.invitation import guard, service
@@ -25,7 +26,7 @@ from tenantry.invitation.schemas import (
     InvitationRead,
 )
 from tenantry.kit.idempotency import Idempotency
-from tenantry.kit.pagination import Page, page_of
+from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import Invitation, InvitationStatus, User
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/invitations", tags=["invitations"])
@@ -72,12 +73,14 @@ async def create_invitation(
     return await idempotency.remember(session, 201, _read(invitation))
 
 
-@router.get("", summary="The tenant's invitations, newest first")
+@router.get(
+    "", response_model=Page[InvitationRead], summary="The tenant's invitations, newest first"
+)
 async def list_invitations(
     tenant_id: str,
     _: InvitationReader,
     session: DbReader,
-    page: Page,
+    page: PageQuery,
     status: InvitationStatus | None = None,
 ) -> dict[str, Any]:
     rows = await service.list_invitations(
@@ -156,7 +159,11 @@ async def _accept(
     )
 
 
-@public.post("/accept", summary="Spend the link: join the tenant and get its tokens")
+@public.post(
+    "/accept",
+    response_model=SessionTokens,
+    summary="Spend the link: join the tenant and get its tokens",
+)
 async def accept(
     payload: InvitationAccept, request: Request, session: PlatformSession
 ) -> JSONResponse:

@@ -12,7 +12,7 @@ from tenantry.db import DbReader, DbSession
 from tenantry.job import service
 from tenantry.job.schemas import JobRead, JobSubmit
 from tenantry.kit.idempotency import Idempotency
-from tenantry.kit.pagination import Page, page_of
+from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import Job, JobStatus
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/jobs", tags=["jobs"])
@@ -49,12 +49,12 @@ async def submit_job(
     return await idempotency.remember(session, 202, _read(job))
 
 
-@router.get("", summary="The tenant's submitted jobs, newest first")
+@router.get("", response_model=Page[JobRead], summary="The tenant's submitted jobs, newest first")
 async def list_jobs(
     tenant_id: str,
     _: JobReader,
     session: DbReader,
-    page: Page,
+    page: PageQuery,
     status: JobStatus | None = None,
     kind: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:

@@ -10,9 +10,10 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
+from pydantic import BaseModel
 
 from tenantry.errors import ValidationFailed
 
@@ -30,7 +31,16 @@ class PageParams:
         self.after = decode_cursor(cursor) if cursor else None
 
 
-Page = Annotated[PageParams, Depends()]
+PageQuery = Annotated[PageParams, Depends()]
+
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    """One page of a list: its items and the cursor of the next page (null on the last)."""
+
+    data: list[Item]
+    next_cursor: str | None
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:

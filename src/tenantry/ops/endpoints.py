@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from tenantry.db import Database
 from tenantry.job.service import refresh_depth_gauges
@@ -17,6 +18,22 @@ from tenantry.ops.service import HealthReport
 from tenantry.signup.service import count_by_status
 
 router = APIRouter(tags=["ops"])
+
+
+class HealthRead(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    version: str
+    uptime_s: float
+    checks: dict[str, Any]  # each an object with its own `status`
+
+
+class LiveRead(BaseModel):
+    status: Literal["ok"]
+
+
+HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"model": HealthRead, "description": "Down: the database does not answer"}
+}
 log = structlog.get_logger(__name__)
 
 
@@ -30,7 +47,10 @@ def _uptime(request: Request) -> float:
 
 
 @router.get(
-    "/health", summary="Liveness with version and uptime; ?deep=true checks every dependency"
+    "/health",
+    response_model=HealthRead,
+    responses=HEALTH_RESPONSES,
+    summary="Liveness with version and uptime; ?deep=true checks every dependency",
 )
 async def health(request: Request, deep: bool = False) -> JSONResponse:
     if not deep:
@@ -40,12 +60,17 @@ async def health(request: Request, deep: bool = False) -> JSONResponse:
     return _respond(report)
 
 
-@router.get("/health/live", summary="The process is up")
-async def live() -> dict[str, Any]:
-    return {"status": service.OK}
+@router.get("/health/live", response_model=LiveRead, summary="The process is up")
+async def live() -> LiveRead:
+    return LiveRead(status="ok")
 
 
-@router.get("/health/ready", summary="Ready to take traffic: the database answers")
+@router.get(
+    "/health/ready",
+    response_model=HealthRead,
+    responses=HEALTH_RESPONSES,
+    summary="Ready to take traffic: the database answers",
+)
 async def ready(request: Request) -> JSONResponse:
     state = request.app.state
     return _respond(await service.readiness(state.database, shutting_down=state.shutting_down))

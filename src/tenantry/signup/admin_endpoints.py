@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from tenantry.auth.access import AdminOrService, PlatformOperator
 from tenantry.db import PlatformReader, PlatformSession
 from tenantry.kit.idempotency import Idempotency
-from tenantry.kit.pagination import Page, page_of
+from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import SignupSession, SignupStatus
 from tenantry.signup import service
 from tenantry.signup.schemas import SignupState, SignupSummary
@@ -25,9 +25,16 @@ def summary(signup: SignupSession) -> dict[str, Any]:
     return view.model_dump(mode="json")
 
 
-@router.get("", summary="Signup sessions, newest first, optionally of one status")
+@router.get(
+    "",
+    response_model=Page[SignupSummary],
+    summary="Signup sessions, newest first, optionally of one status",
+)
 async def list_sessions(
-    _: PlatformOperator, session: PlatformReader, page: Page, status: SignupStatus | None = None
+    _: PlatformOperator,
+    session: PlatformReader,
+    page: PageQuery,
+    status: SignupStatus | None = None,
 ) -> dict[str, Any]:
     rows = await service.list_signups(
         session, status=status, after=page.after, limit=page.limit + 1
@@ -38,6 +45,7 @@ async def list_sessions(
 @router.post(
     "/{signup_id}/retry",
     status_code=202,
+    response_model=SignupSummary,
     summary="Resume a REVIEW_REQUIRED or FAILED provisioning run from its last checkpoint",
 )
 async def retry(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tenantry.auth import sessions as auth_sessions
+from tenantry.auth.schemas import SessionTokens
 from tenantry.config import Settings
 from tenantry.db import PlatformSession
 from tenantry.errors import TenantryError, problem_response
@@ -128,6 +129,7 @@ async def verify_code(
 
 @router.post(
     "/{signup_id}/session",
+    response_model=SessionTokens,
     summary="Exchange the continuation token for the owner's tokens, once the tenant exists",
 )
 async def owner_session(
