@@ -24,6 +24,7 @@ from tenantry.kit.ratelimit import RateLimiter
 from tenantry.logging import configure_logging
 from tenantry.mail.backends import build_backend
 from tenantry.middleware import BodyReaderMiddleware, RequestContextMiddleware
+from tenantry.state import AppState
 from tenantry.worker.registry import load_task_modules
 from tenantry.worker.runner import Worker
 
@@ -46,26 +47,29 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = app.state
-        state.settings = settings
-        state.started_at = time.monotonic()
-        state.shutting_down = False
-        state.database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
-        state.redis = (
-            aioredis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
-            if settings.redis_url
-            else None
+        database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        tokens = build_token_issuer(settings)
+        state = AppState(
+            settings=settings,
+            database=database,
+            redis=(
+                aioredis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+                if settings.redis_url
+                else None
+            ),
+            secret=server_secret(settings),
+            mail=build_backend(settings),
+            rate_limiter=RateLimiter(settings.redis_url),
+            tokens=tokens,
+            trust=Trust(database, settings, tokens),
+            denials=DenialLog(database),
+            started_at=time.monotonic(),
         )
-        state.secret = server_secret(settings)
-        state.mail = build_backend(settings)
-        state.rate_limiter = RateLimiter(settings.redis_url)
-        state.tokens = build_token_issuer(settings)
-        state.trust = Trust(state.database, settings, state.tokens)
+        app.state.tenantry = state
         try:
             await state.trust.refresh()
         except Exception:  # down or not migrated: readiness says so; the refresh task retries
             log.warning("auth_refresh_failed", exc_info=True)
-        state.denials = DenialLog(state.database)
         background = [
             asyncio.create_task(state.trust.run(), name="auth-refresh"),
             asyncio.create_task(state.denials.run(), name="denials-flush"),

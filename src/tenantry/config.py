@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated
 
@@ -81,8 +82,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # A request body must arrive whole within this, before any handler runs (else 408).
     body_read_timeout: Duration = timedelta(seconds=10)
-    # Peers whose X-Forwarded-For is believed (like uvicorn's --forwarded-allow-ips).
-    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
+    # Peers whose X-Forwarded-For is believed (like uvicorn's --forwarded-allow-ips):
+    # addresses or CIDR ranges, comma-separated.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = [
+        IPv4Network("127.0.0.1/32")
+    ]
 
     # -- signup
     signup_enabled: bool = True
@@ -94,6 +98,14 @@ class Settings(BaseSettings):
     signup_limit_per_ip: str = "20/hour"
     signup_limit_per_email: str = "5/hour"
     signup_limit_per_domain: str = "50/hour"
+    signup_resend_limit_per_ip: str = "30/hour"
+    # Codes tried from one address: guessing a six-digit code needs ~500,000 tries.
+    signup_verify_limit_per_ip: str = "60/hour"
+    login_limit_per_ip: str = "30/hour"
+    login_limit_per_email: str = "10/hour"
+    login_verify_limit_per_ip: str = "60/hour"
+    password_limit_per_ip: str = "20/hour"  # noqa: S105 (a rate, not a password)
+    password_limit_per_account: str = "10/hour"  # noqa: S105
     block_disposable_email: bool = False
     signup_code_ttl: Duration = timedelta(minutes=10)
     signup_resend_cooldown: Duration = timedelta(seconds=60)

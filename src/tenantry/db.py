@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from tenantry import tenancy
+from tenantry.state import state_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "tenantry_read_only"
@@ -86,7 +87,7 @@ class Wakeup:
 
 
 class Database:
-    """An engine and its session factory; `app.state.database` in the API."""
+    """An engine and its session factory; the API holds one in its `AppState`."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.engine = create_engine(url, pool_size=pool_size)
@@ -190,26 +191,26 @@ def _route(request: Request) -> str:
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Scoped to the tenant in the path (`/v1/tenants/{tenant_id}/…`); elsewhere, no tenant."""
-    database: Database = request.app.state.database
+    database = state_of(request).database
     async with database.session(tenant_id=request.path_params.get("tenant_id")) as session:
         yield session
 
 
 async def _request_reader(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
+    database = state_of(request).database
     async with database.reader(tenant_id=request.path_params.get("tenant_id")) as session:
         yield session
 
 
 async def _platform_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Cross-tenant, named after the route: for platform routes (signup, sign-in, admin)."""
-    database: Database = request.app.state.database
+    database = state_of(request).database
     async with database.session(cross_tenant=f"route {_route(request)}") as session:
         yield session
 
 
 async def _platform_reader(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
+    database = state_of(request).database
     async with database.reader(cross_tenant=f"route {_route(request)}") as session:
         yield session
 

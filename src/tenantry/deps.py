@@ -1,6 +1,5 @@
 """Typed dependencies for what the application holds for its requests: the settings, the
-token issuer, the rate limiter, the database. Routes name these instead of reaching into
-`request.app.state`, whose attributes are untyped."""
+token issuer, the rate limiter. Routes name these instead of reaching into `app.state`."""
 
 from __future__ import annotations
 
@@ -10,19 +9,22 @@ from fastapi import Depends, Request
 
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.config import Settings
-from tenantry.kit.ratelimit import RateLimiter, limiter_of
+from tenantry.kit.ratelimit import RateLimiter
+from tenantry.state import state_of
 
 
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _settings(request: Request) -> Settings:
+    return state_of(request).settings
 
 
-def issuer_of(request: Request) -> TokenIssuer:
-    issuer: TokenIssuer = request.app.state.tokens
-    return issuer
+def _issuer(request: Request) -> TokenIssuer:
+    return state_of(request).tokens
 
 
-SettingsDep = Annotated[Settings, Depends(settings_of)]
-IssuerDep = Annotated[TokenIssuer, Depends(issuer_of)]
-LimiterDep = Annotated[RateLimiter, Depends(limiter_of)]
+def _limiter(request: Request) -> RateLimiter:
+    return state_of(request).rate_limiter
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+IssuerDep = Annotated[TokenIssuer, Depends(_issuer)]
+LimiterDep = Annotated[RateLimiter, Depends(_limiter)]

@@ -6,10 +6,14 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
+from starlette.requests import Request
 
+from tenantry.config import Settings
 from tenantry.kit.clock import Clock
 from tenantry.kit.durations import parse_duration
 from tenantry.kit.ids import new_id
+from tenantry.kit.ratelimit import client_ip
 from tenantry.kit.tokens import hash_secret, new_secret, verify_secret
 
 
@@ -54,3 +58,21 @@ class TestDurations:
     def test_refuses_what_it_cannot_read(self, text: str) -> None:
         with pytest.raises(ValueError, match="not a duration"):
             parse_duration(text)
+
+
+class TestTrustedProxies:
+    def request_from(self, peer: str, forwarded: str) -> Request:
+        headers = [(b"x-forwarded-for", forwarded.encode())]
+        return Request({"type": "http", "client": (peer, 1234), "headers": headers})
+
+    def test_ranges_are_accepted_and_the_nearest_untrusted_hop_wins(self) -> None:
+        settings = Settings(_env_file=None, trusted_proxies="10.0.0.0/8, 127.0.0.1")  # type: ignore[call-arg]
+        trusted = settings.trusted_proxies
+        chain = "198.51.100.7, 10.1.2.3"
+        assert client_ip(self.request_from("10.200.0.1", chain), trusted) == "198.51.100.7"
+        assert client_ip(self.request_from("127.0.0.1", chain), trusted) == "198.51.100.7"
+        assert client_ip(self.request_from("192.0.2.9", chain), trusted) == "192.0.2.9"
+
+    def test_a_host_address_with_a_range_suffix_is_refused(self) -> None:
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, trusted_proxies="10.0.0.1/8")  # type: ignore[call-arg]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import httpx
@@ -344,7 +345,7 @@ class TestRateLimits:
         self, client_for: AppFactory, signup_settings: Settings
     ) -> None:
         settings = signup_settings.model_copy(
-            update={"trusted_proxies": ["10.9.9.9"], "signup_limit_per_ip": "1/hour"}
+            update={"trusted_proxies": [ip_network("10.9.9.9")], "signup_limit_per_ip": "1/hour"}
         )
         async with client_for(settings) as client:
             await client.post("/v1/signup", json=signup_body(slug="b-1"), headers=from_address())

@@ -25,6 +25,7 @@ from tenantry.db import DbSession
 from tenantry.errors import TenantryError, TokenRevoked
 from tenantry.metrics import AUTHZ_DENIALS
 from tenantry.models import IntegrationKey, Membership, Tenant
+from tenantry.state import state_of
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +44,7 @@ def deny(request: Request, principal: Principal, reason: str, detail: str) -> Fo
         subject=principal.subject,
         tenant_id=principal.tenant_id,
     )
-    denials: DenialLog = request.app.state.denials
+    denials: DenialLog = state_of(request).denials
     denials.add(
         reason=reason,
         route=route,

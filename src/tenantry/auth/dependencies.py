@@ -6,24 +6,31 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.auth.principals import Principal
 from tenantry.auth.trust import Trust
 from tenantry.errors import Unauthenticated
+from tenantry.state import state_of
+
+# auto_error=False: a missing or malformed header is our 401 problem, not Starlette's 403.
+_bearer = HTTPBearer(auto_error=False, description="An access token (JWT) from Tenantry")
+OptionalBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def bearer_token(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+def bearer_token(credentials: OptionalBearer) -> str:
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("Send an access token as 'Authorization: Bearer <token>'")
-    return token.strip()
+    return credentials.credentials.strip()
 
 
-async def _authenticated(request: Request) -> Principal:
-    state = request.app.state
+async def _authenticated(
+    request: Request, token: Annotated[str, Depends(bearer_token)]
+) -> Principal:
+    state = state_of(request)
     issuer: TokenIssuer = state.tokens
-    claims = issuer.verify(bearer_token(request))
+    claims = issuer.verify(token)
     trust: Trust = state.trust
     trust.check(claims)
     principal = Principal.from_claims(claims)

@@ -12,7 +12,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from tenantry.auth import login as login_service
 from tenantry.auth import passwords, revocation, sessions
-from tenantry.auth.dependencies import Authenticated, bearer_token
+from tenantry.auth.dependencies import Authenticated, OptionalBearer
 from tenantry.auth.jwt import Audience
 from tenantry.auth.schemas import (
     Accepted,
@@ -30,10 +30,12 @@ from tenantry.auth.schemas import (
 )
 from tenantry.auth.signing_keys import JWKS_MAX_AGE
 from tenantry.db import PlatformSession
+from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed, problem_response
 from tenantry.integration_key import service as integration_keys
 from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
 from tenantry.models import RevocationKind
+from tenantry.state import state_of
 
 router = APIRouter(tags=["auth"])
 
@@ -47,7 +49,7 @@ async def jwks(request: Request) -> JSONResponse:
     # A key is published JWKS_MAX_AGE before it may sign, so a cached copy never misses it.
     max_age = int(JWKS_MAX_AGE.total_seconds())
     return JSONResponse(
-        request.app.state.tokens.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
+        state_of(request).tokens.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
     )
 
 
@@ -88,7 +90,7 @@ async def token(request: Request, session: PlatformSession) -> JSONResponse:
             for e in exc.errors()
         ]
         raise ValidationFailed("The token request is not valid", errors=errors) from None
-    state = request.app.state
+    state = state_of(request)
     if isinstance(grant, ClientCredentialsGrant):
         access, key = await integration_keys.exchange(
             session, state.settings, state.tokens, grant.client_secret
@@ -103,8 +105,11 @@ async def token(request: Request, session: PlatformSession) -> JSONResponse:
     if isinstance(grant, PasswordGrant):
         ip = request_ip(request)
         limits = [
-            (Limit.of(*PASSWORD_LIMIT_IP), ip),
-            (Limit.of(*PASSWORD_LIMIT_ACCOUNT), grant.username),
+            (Limit.of("password-ip", state.settings.password_limit_per_ip), ip),
+            (
+                Limit.of("password-account", state.settings.password_limit_per_account),
+                grant.username,
+            ),
         ]
         headers = await limiter_of(request).enforce(limits, ip=ip)
         pair = await passwords.login(
@@ -138,12 +143,17 @@ async def change_password(
     status_code=204,
     summary="Revoke a refresh token and its family, and the access token sent along (if any)",
 )
-async def logout(payload: LogoutRequest, request: Request, session: PlatformSession) -> Response:
-    settings = request.app.state.settings
+async def logout(
+    payload: LogoutRequest,
+    session: PlatformSession,
+    settings: SettingsDep,
+    issuer: IssuerDep,
+    credentials: OptionalBearer,
+) -> Response:
     await sessions.revoke(session, settings, payload.refresh_token)
-    if request.headers.get("authorization"):
+    if credentials is not None:
         try:
-            claims = request.app.state.tokens.verify(bearer_token(request))
+            claims = issuer.verify(credentials.credentials)
         except TenantryError:
             claims = None  # expired or foreign: nothing left to revoke
         if claims is not None:
@@ -154,12 +164,8 @@ async def logout(payload: LogoutRequest, request: Request, session: PlatformSess
     return Response(status_code=204)
 
 
-LOGIN_LIMITS = (("login-ip", "30/hour"), ("login-email", "10/hour"))
-PASSWORD_LIMIT_IP = ("password-ip", "20/hour")
-PASSWORD_LIMIT_ACCOUNT = ("password-account", "10/hour")
 Grant = RefreshGrant | PasswordGrant | ClientCredentialsGrant
 _GRANTS: TypeAdapter[Grant] = TypeAdapter(Annotated[Grant, Field(discriminator="grant_type")])
-LOGIN_VERIFY_LIMIT = ("login-verify-ip", "60/hour")
 
 
 @router.post(
@@ -168,12 +174,19 @@ LOGIN_VERIFY_LIMIT = ("login-verify-ip", "60/hour")
     response_model=Accepted,
     summary="Mail a sign-in code (202 whether or not the address has an account)",
 )
-async def login(payload: LoginRequest, request: Request, session: PlatformSession) -> JSONResponse:
-    settings = request.app.state.settings
+async def login(
+    payload: LoginRequest,
+    request: Request,
+    session: PlatformSession,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+) -> JSONResponse:
     ip = request_ip(request)
-    (ip_limit, ip_rate), (email_limit, email_rate) = LOGIN_LIMITS
-    limits = [(Limit.of(ip_limit, ip_rate), ip), (Limit.of(email_limit, email_rate), payload.email)]
-    headers = await limiter_of(request).enforce(limits, ip=ip)
+    limits = [
+        (Limit.of("login-ip", settings.login_limit_per_ip), ip),
+        (Limit.of("login-email", settings.login_limit_per_email), payload.email),
+    ]
+    headers = await limiter.enforce(limits, ip=ip)
     await login_service.request_code(session, settings, payload.email)
     body = {"detail": "If this address has an account, a sign-in code is on its way."}
     return JSONResponse(body, status_code=202, headers=headers)
@@ -185,15 +198,20 @@ async def login(payload: LoginRequest, request: Request, session: PlatformSessio
     summary="Exchange the sign-in code for tokens",
 )
 async def login_verify(
-    payload: LoginVerify, request: Request, session: PlatformSession
+    payload: LoginVerify,
+    request: Request,
+    session: PlatformSession,
+    settings: SettingsDep,
+    issuer: IssuerDep,
+    limiter: LimiterDep,
 ) -> JSONResponse:
-    state = request.app.state
     ip = request_ip(request)
-    headers = await limiter_of(request).enforce([(Limit.of(*LOGIN_VERIFY_LIMIT), ip)], ip=ip)
+    limit = Limit.of("login-verify-ip", settings.login_verify_limit_per_ip)
+    headers = await limiter.enforce([(limit, ip)], ip=ip)
     result = await login_service.verify_code(
         session,
-        state.settings,
-        state.tokens,
+        settings,
+        issuer,
         email=payload.email,
         code=payload.code,
         tenant_id=payload.tenant_id,

@@ -14,6 +14,7 @@ from tenantry.integration_key.schemas import KeyCreate, KeyCreated, KeyRead
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page
 from tenantry.models import IntegrationKey
+from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/keys", tags=["integration keys"])
 
@@ -37,7 +38,7 @@ async def create_key(
         return replay
     key, secret = await service.create_key(
         session,
-        request.app.state.settings,
+        state_of(request).settings,
         tenant_id=tenant_id,
         name=payload.name,
         scopes=payload.scopes,
@@ -65,5 +66,5 @@ async def list_keys(tenant_id: str, _: KeyReader, session: DbReader) -> dict[str
 async def revoke_key(
     tenant_id: str, key_id: str, _: KeyManager, request: Request, session: DbSession
 ) -> KeyRead:
-    settings = request.app.state.settings
+    settings = state_of(request).settings
     return _read(await service.revoke_key(session, settings, key_id, tenant_id=tenant_id))

@@ -28,6 +28,7 @@ from tenantry.invitation.schemas import (
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import Invitation, InvitationStatus, User
+from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/invitations", tags=["invitations"])
 public = APIRouter(prefix="/v1/invitations", tags=["invitations"])
@@ -64,7 +65,7 @@ async def create_invitation(
         return replay
     invitation = await service.create(
         session,
-        request.app.state.settings,
+        state_of(request).settings,
         tenant_id=tenant_id,
         email=str(payload.email),
         role=payload.role,
@@ -98,7 +99,7 @@ async def resend_invitation(
     session: DbSession,
 ) -> dict[str, Any]:
     invitation = await service.get(session, invitation_id, tenant_id=tenant_id)
-    return _read(await service.resend(session, request.app.state.settings, invitation))
+    return _read(await service.resend(session, state_of(request).settings, invitation))
 
 
 @router.post("/{invitation_id}/revoke", response_model=InvitationRead, summary="Withdraw it")
@@ -126,7 +127,7 @@ async def lookup(
     token: Annotated[str, Query(min_length=1, max_length=200)],
 ) -> InvitationLookup:
     invitation = await _watched(
-        request, lambda: service.find(session, request.app.state.settings, token)
+        request, lambda: service.find(session, state_of(request).settings, token)
     )
     return await _lookup(session, invitation)
 
@@ -145,7 +146,7 @@ async def _lookup(session: PlatformSession, invitation: Invitation) -> Invitatio
 async def _accept(
     request: Request, session: PlatformSession, form: InvitationAccept
 ) -> service.Accepted:
-    state = request.app.state
+    state = state_of(request)
     return await _watched(
         request,
         lambda: service.accept(
@@ -198,7 +199,7 @@ def _page(request: Request, template: str, status: int = 200, **context: Any) ->
     body = (
         _pages()
         .get_template(template)
-        .render(product_name=request.app.state.settings.product_name, **context)
+        .render(product_name=state_of(request).settings.product_name, **context)
     )
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
@@ -240,7 +241,7 @@ async def activation_page(
     """Shows the invitation and its form; opening it (a mail scanner does) changes nothing."""
     try:
         invitation = await _watched(
-            request, lambda: service.find(session, request.app.state.settings, token)
+            request, lambda: service.find(session, state_of(request).settings, token)
         )
     except TenantryError as exc:
         return _problem_page(request, exc)
@@ -252,7 +253,7 @@ async def activate(request: Request, session: PlatformSession) -> HTMLResponse:
     """The form's POST: the only way the page consumes its link."""
     fields = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
     token, name, password = (fields.get(key, "") for key in ("token", "name", "password"))
-    state = request.app.state
+    state = state_of(request)
     try:
         invitation = await _watched(request, lambda: service.find(session, state.settings, token))
     except TenantryError as exc:

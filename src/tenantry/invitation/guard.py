@@ -13,6 +13,7 @@ from fastapi import Request
 from tenantry.errors import RateLimited, TenantryError
 from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
 from tenantry.metrics import TOKEN_VALIDATION_FAILURES
+from tenantry.state import state_of
 
 log = structlog.get_logger(__name__)
 
@@ -20,7 +21,7 @@ LIMIT_NAME = "link-failures-ip"
 
 
 def _limit(request: Request) -> Limit:
-    return Limit.of(LIMIT_NAME, request.app.state.settings.link_failure_limit_per_ip)
+    return Limit.of(LIMIT_NAME, state_of(request).settings.link_failure_limit_per_ip)
 
 
 async def admit(request: Request) -> None:

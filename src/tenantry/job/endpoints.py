@@ -14,6 +14,7 @@ from tenantry.job.schemas import JobRead, JobSubmit
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import Job, JobStatus
+from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/jobs", tags=["jobs"])
 
@@ -40,7 +41,7 @@ async def submit_job(
         return replay
     job = await service.submit_job(
         session,
-        request.app.state.settings,
+        state_of(request).settings,
         tenant_id=tenant_id,
         kind=payload.kind,
         payload=payload.payload,

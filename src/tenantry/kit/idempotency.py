@@ -25,6 +25,7 @@ from tenantry.errors import TenantryError, ValidationFailed
 from tenantry.kit.clock import utcnow
 from tenantry.kit.sealed import seal, unseal
 from tenantry.models import IdempotencyRecord
+from tenantry.state import state_of
 
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -112,7 +113,7 @@ def _idempotency(
         )
     route = getattr(request.scope.get("route"), "path", request.url.path)
     return IdempotentRequest(
-        idempotency_key.strip() if idempotency_key else None, route, request.app.state.secret
+        idempotency_key.strip() if idempotency_key else None, route, state_of(request).secret
     )
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from ipaddress import IPv4Network, IPv6Network
 
 import structlog
 from fastapi import Request
@@ -21,6 +23,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from tenantry.errors import RateLimited
 from tenantry.metrics import RATE_LIMIT_REJECTIONS
+from tenantry.state import state_of
 
 log = structlog.get_logger(__name__)
 
@@ -100,13 +103,13 @@ class RateLimiter:
 
 
 def limiter_of(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter: RateLimiter = state_of(request).rate_limiter
     return limiter
 
 
 def request_ip(request: Request) -> str:
     """The client address as the deployment's trusted proxies report it."""
-    return client_ip(request, request.app.state.settings.trusted_proxies)
+    return client_ip(request, state_of(request).settings.trusted_proxies)
 
 
 def headers_for(decisions: list[Decision], limits: list[Limit]) -> dict[str, str]:
@@ -119,18 +122,26 @@ def headers_for(decisions: list[Decision], limits: list[Limit]) -> dict[str, str
     return {"RateLimit-Policy": policy, "RateLimit": current}
 
 
-def client_ip(request: Request, trusted_proxies: list[str]) -> str:
+def client_ip(request: Request, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> str:
     """The peer address; behind a trusted proxy, the nearest untrusted X-Forwarded-For hop."""
     peer = request.client.host if request.client else "unknown"
-    if peer not in trusted_proxies:
+    if not _trusted(peer, trusted_proxies):
         return peer
     hops = [
         hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()
     ]
     for hop in reversed(hops):
-        if hop not in trusted_proxies and _is_ip(hop):
+        if _is_ip(hop) and not _trusted(hop, trusted_proxies):
             return hop
     return peer
+
+
+def _trusted(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _is_ip(value: str) -> bool:

@@ -16,6 +16,7 @@ from tenantry.metrics import SIGNUP_SESSIONS, render_latest
 from tenantry.ops import service
 from tenantry.ops.service import HealthReport
 from tenantry.signup.service import count_by_status
+from tenantry.state import state_of
 
 router = APIRouter(tags=["ops"])
 
@@ -43,7 +44,7 @@ def _respond(report: HealthReport) -> JSONResponse:
 
 
 def _uptime(request: Request) -> float:
-    return time.monotonic() - float(request.app.state.started_at)
+    return time.monotonic() - float(state_of(request).started_at)
 
 
 @router.get(
@@ -55,7 +56,7 @@ def _uptime(request: Request) -> float:
 async def health(request: Request, deep: bool = False) -> JSONResponse:
     if not deep:
         return _respond(HealthReport(service.OK, _uptime(request)))
-    state = request.app.state
+    state = state_of(request)
     report = await service.deep_report(state.database, state.redis, state.mail, _uptime(request))
     return _respond(report)
 
@@ -72,7 +73,7 @@ async def live() -> LiveRead:
     summary="Ready to take traffic: the database answers",
 )
 async def ready(request: Request) -> JSONResponse:
-    state = request.app.state
+    state = state_of(request)
     return _respond(await service.readiness(state.database, shutting_down=state.shutting_down))
 
 
@@ -89,7 +90,7 @@ async def refresh_database_gauges(database: Database) -> None:
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     try:
-        await refresh_database_gauges(request.app.state.database)
+        await refresh_database_gauges(state_of(request).database)
     except Exception as exc:  # the rest of the metrics are still worth serving
         log.warning("database_gauges_unavailable", error=f"{type(exc).__name__}: {exc}")
     body, content_type = render_latest()

@@ -9,12 +9,12 @@ from fastapi.responses import JSONResponse
 
 from tenantry.auth import sessions as auth_sessions
 from tenantry.auth.schemas import SessionTokens
-from tenantry.config import Settings
 from tenantry.db import PlatformSession
+from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, problem_response
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.otp import OtpInvalid
-from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
+from tenantry.kit.ratelimit import Limit, request_ip
 from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
 from tenantry.models import SignupSession
 from tenantry.provisioning.service import checkpoints, step_view
@@ -31,9 +31,6 @@ from tenantry.signup.schemas import (
 
 router = APIRouter(prefix="/v1/signup", tags=["signup"])
 
-RESEND_LIMIT_PER_IP = "30/hour"
-VERIFY_LIMIT_PER_IP = "60/hour"  # codes tried from one address: guessing needs ~500,000
-
 
 def _created(signup: SignupSession) -> SignupCreated:
     return SignupCreated(id=signup.id, status=signup.status, expires_at=signup.expires_at)
@@ -46,9 +43,13 @@ def _created(signup: SignupSession) -> SignupCreated:
     summary="Start a signup: a 6-digit code is mailed (200: the same session, already pending)",
 )
 async def start_signup(
-    payload: SignupCreate, request: Request, session: PlatformSession, idempotency: Idempotency
+    payload: SignupCreate,
+    request: Request,
+    session: PlatformSession,
+    idempotency: Idempotency,
+    settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> JSONResponse:
-    settings: Settings = request.app.state.settings
     ip = request_ip(request)
     domain = service.email_domain(payload.email)
     limits = [
@@ -58,7 +59,7 @@ async def start_signup(
     ]
     try:
         service.ensure_open(settings)
-        headers = await limiter_of(request).enforce(limits, ip=ip, email_domain=domain)
+        headers = await limiter.enforce(limits, ip=ip, email_domain=domain)
         if replay := await idempotency.replay(session, "signup", payload.model_dump(mode="json")):
             SIGNUP_REQUESTS.labels("replayed").inc()
             return replay
@@ -88,11 +89,16 @@ async def read_signup(signup_id: str, session: PlatformSession) -> SignupRead:
     response_model=SignupCreated,
     summary="Mail a new code (the old one dies); 429 within the cooldown",
 )
-async def resend_code(signup_id: str, request: Request, session: PlatformSession) -> JSONResponse:
-    settings: Settings = request.app.state.settings
+async def resend_code(
+    signup_id: str,
+    request: Request,
+    session: PlatformSession,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+) -> JSONResponse:
     ip = request_ip(request)
-    limits = [(Limit.of("signup-resend-ip", RESEND_LIMIT_PER_IP), ip)]
-    headers = await limiter_of(request).enforce(limits, ip=ip, signup_id=signup_id)
+    limits = [(Limit.of("signup-resend-ip", settings.signup_resend_limit_per_ip), ip)]
+    headers = await limiter.enforce(limits, ip=ip, signup_id=signup_id)
     signup = await service.resend_code(session, settings, signup_id)
     return JSONResponse(_created(signup).model_dump(mode="json"), status_code=202, headers=headers)
 
@@ -103,13 +109,17 @@ async def resend_code(signup_id: str, request: Request, session: PlatformSession
     summary="Check the mailed code: provisioning starts and a continuation token is issued",
 )
 async def verify_code(
-    signup_id: str, payload: SignupVerify, request: Request, session: PlatformSession
+    signup_id: str,
+    payload: SignupVerify,
+    request: Request,
+    session: PlatformSession,
+    settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> JSONResponse:
-    settings: Settings = request.app.state.settings
     ip = request_ip(request)
-    limits = [(Limit.of("signup-verify-ip", VERIFY_LIMIT_PER_IP), ip)]
+    limits = [(Limit.of("signup-verify-ip", settings.signup_verify_limit_per_ip), ip)]
     try:
-        headers = await limiter_of(request).enforce(limits, ip=ip, signup_id=signup_id)
+        headers = await limiter.enforce(limits, ip=ip, signup_id=signup_id)
         result = await service.verify_code(session, settings, signup_id, payload.code)
     except TenantryError as exc:
         SIGNUP_VERIFICATIONS.labels(exc.code).inc()
@@ -133,15 +143,18 @@ async def verify_code(
     summary="Exchange the continuation token for the owner's tokens, once the tenant exists",
 )
 async def owner_session(
-    signup_id: str, payload: ContinuationRequest, request: Request, session: PlatformSession
+    signup_id: str,
+    payload: ContinuationRequest,
+    session: PlatformSession,
+    settings: SettingsDep,
+    issuer: IssuerDep,
 ) -> dict[str, Any]:
-    settings: Settings = request.app.state.settings
     signup = await service.redeem_continuation(
         session, settings, signup_id, payload.continuation_token
     )
     assert signup.tenant_id is not None
     owner = await service.owner_of(session, signup)
     pair = await auth_sessions.issue(
-        session, settings, request.app.state.tokens, user_id=owner.id, tenant_id=signup.tenant_id
+        session, settings, issuer, user_id=owner.id, tenant_id=signup.tenant_id
     )
     return pair.to_response()

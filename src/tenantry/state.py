@@ -1,0 +1,41 @@
+"""What the application holds for its requests, typed: built once by the lifespan and read
+through `state_of(request)` (or the aliases in tenantry.deps), never as loose attributes of
+`app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+if TYPE_CHECKING:  # the state's parts import the database layer, which reads the state
+    from redis.asyncio import Redis
+
+    from tenantry.auth.denials import DenialLog
+    from tenantry.auth.jwt import TokenIssuer
+    from tenantry.auth.trust import Trust
+    from tenantry.config import Settings
+    from tenantry.db import Database
+    from tenantry.kit.ratelimit import RateLimiter
+    from tenantry.mail.backends import MailBackend
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    database: Database
+    redis: Redis | None
+    secret: bytes  # the server secret: HMAC key of stored digests
+    mail: MailBackend
+    rate_limiter: RateLimiter
+    tokens: TokenIssuer
+    trust: Trust
+    denials: DenialLog
+    started_at: float  # monotonic
+    shutting_down: bool = False
+
+
+def state_of(request: Request) -> AppState:
+    state: AppState = request.app.state.tenantry
+    return state
