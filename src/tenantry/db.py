@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from tenantry import tenancy
 from tenantry.state import state_of
@@ -66,6 +67,33 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
     )
+
+
+class _ReadOnlySyncSession(Session):
+    pass
+
+
+@event.listens_for(_ReadOnlySyncSession, "before_flush")
+def _refuse_flush(session: Session, *_: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySessionError("a read session was asked to write")
+
+
+@event.listens_for(_ReadOnlySyncSession, "do_orm_execute")
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySessionError("a read session was asked to write")
+
+
+class ReadOnlySessionError(RuntimeError):
+    """A write reached a read session: a route or service asked for the wrong session."""
+
+
+class ReadSession(AsyncSession):
+    """A session for reads only (`Database.reader`): a write through it raises at once,
+    instead of committing by accident or queueing nowhere."""
+
+    sync_session_class = _ReadOnlySyncSession
 
 
 _AFTER_COMMIT = "tenantry.after_commit"
@@ -150,7 +178,7 @@ class Database:
     @asynccontextmanager
     async def reader(
         self, *, tenant_id: str | None = None, cross_tenant: str | None = None
-    ) -> AsyncIterator[AsyncSession]:
+    ) -> AsyncIterator[ReadSession]:
         """A session for reads only, which never waits for this process's writer.
 
         On SQLite each statement is its own snapshot (no BEGIN: one trip to the
@@ -161,7 +189,7 @@ class Database:
         """
         async with self.engine.connect() as connection:
             await connection.execution_options(**{_READ_ONLY: True})
-            async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+            async with ReadSession(bind=connection, expire_on_commit=False) as session:
                 session.info[_DATABASE] = self
                 if self.is_postgres and (tenant_id or cross_tenant):
                     await tenancy.scope(session, tenant_id=tenant_id, cross_tenant=cross_tenant)
@@ -196,7 +224,7 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _request_reader(request: Request) -> AsyncIterator[AsyncSession]:
+async def _request_reader(request: Request) -> AsyncIterator[ReadSession]:
     database = state_of(request).database
     async with database.reader(tenant_id=request.path_params.get("tenant_id")) as session:
         yield session
@@ -209,7 +237,7 @@ async def _platform_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _platform_reader(request: Request) -> AsyncIterator[AsyncSession]:
+async def _platform_reader(request: Request) -> AsyncIterator[ReadSession]:
     database = state_of(request).database
     async with database.reader(cross_tenant=f"route {_route(request)}") as session:
         yield session
@@ -219,7 +247,7 @@ async def _platform_reader(request: Request) -> AsyncIterator[AsyncSession]:
 # commit becomes an error response instead of a success the database never kept.
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 # For routes that only read: no write lock, fewer round trips.
-DbReader = Annotated[AsyncSession, Depends(_request_reader, scope="function")]
+DbReader = Annotated[ReadSession, Depends(_request_reader, scope="function")]
 # Platform routes only: never on a /v1/tenants/{tenant_id} route (a test checks).
 PlatformSession = Annotated[AsyncSession, Depends(_platform_session, scope="function")]
-PlatformReader = Annotated[AsyncSession, Depends(_platform_reader, scope="function")]
+PlatformReader = Annotated[ReadSession, Depends(_platform_reader, scope="function")]

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
 from tenantry.app import create_app
-from tenantry.db import Database, DbSession
+from tenantry.db import Database, DbSession, ReadOnlySessionError
+from tenantry.models import Tenant
 from tests.conftest import AppFactory, make_settings
 from tests.fixtures.databases import APP_ROLE
 
@@ -122,3 +123,15 @@ async def test_commit_failure_is_not_reported_as_success(
     async with client_for(app=app) as client:
         response = await client.post("/probe-deferred")
     assert response.status_code == 500
+
+
+class TestReadSession:
+    async def test_a_write_through_a_read_session_is_refused(self, database: Database) -> None:
+        async with database.reader() as session:
+            with pytest.raises(ReadOnlySessionError):
+                await session.execute(update(Tenant).values(name="x"))
+            session.add(Tenant(id="ten_x", slug="x", name="X", plan="starter", status="active"))
+            with pytest.raises(ReadOnlySessionError):
+                await session.flush()
+            session.expunge_all()
+            assert (await session.execute(select(Tenant))).all() == []

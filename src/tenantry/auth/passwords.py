@@ -16,7 +16,8 @@ from tenantry.auth import sessions
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.auth.login import tenant_for
 from tenantry.config import Settings
-from tenantry.errors import NotFound, Unauthenticated
+from tenantry.errors import Unauthenticated
+from tenantry.kit.repository import get_or_404
 from tenantry.models import User
 
 HASHING_SLOTS = 2
@@ -54,9 +55,7 @@ async def _verify(digest: str, password: str) -> bool:
 
 
 async def set_password(session: AsyncSession, user_id: str, password: str) -> None:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"no user {user_id}")
+    user = await get_or_404(session, User, user_id)
     user.password_hash = await hash_password(password)
 
 

@@ -23,8 +23,8 @@ from tenantry.auth.revision import bump_revision
 from tenantry.auth.signing_key_transitions import KeyStateConflict
 from tenantry.config import Settings
 from tenantry.datadir import server_secret, signing_key_pem
-from tenantry.errors import NotFound
 from tenantry.kit.clock import utcnow
+from tenantry.kit.repository import get_or_404
 from tenantry.kit.sealed import seal, unseal
 from tenantry.models import KeyStatus, SigningKey
 
@@ -65,10 +65,7 @@ async def add_key(session: AsyncSession, settings: Settings) -> SigningKey:
 
 
 async def _get(session: AsyncSession, kid: str) -> SigningKey:
-    key = await session.get(SigningKey, kid, with_for_update=True)
-    if key is None:
-        raise NotFound(f"no signing key {kid}")
-    return key
+    return await get_or_404(session, SigningKey, kid, for_update=True)
 
 
 def promotable_at(key: SigningKey) -> datetime:

@@ -13,10 +13,11 @@ from tenantry.auth import revocation
 from tenantry.auth.jwt import Audience, TokenIssuer
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
-from tenantry.errors import NotFound, TenantryError, TokenExpired, TokenRevoked, Unauthenticated
+from tenantry.errors import TenantryError, TokenExpired, TokenRevoked, Unauthenticated
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
+from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.metrics import KEY_EXCHANGE_FAILURES
 from tenantry.models import IntegrationKey, RevocationKind
@@ -79,9 +80,7 @@ async def revoke_key(
 ) -> IntegrationKey:
     """Final: the next exchange is refused, and so are the tokens it was exchanged for.
     A second revoke is `409 ALREADY_REVOKED`."""
-    key = await session.get(IntegrationKey, key_id)
-    if key is None or (tenant_id is not None and key.tenant_id != tenant_id):
-        raise NotFound(f"no key {key_id}")
+    key = await get_or_404(session, IntegrationKey, key_id, tenant_id=tenant_id or ANY_TENANT)
     revoked = await session.execute(
         update(IntegrationKey)
         .where(IntegrationKey.id == key_id, IntegrationKey.revoked_at.is_(None))

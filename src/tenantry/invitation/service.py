@@ -21,12 +21,13 @@ from tenantry.auth.jwt import TokenIssuer
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
 from tenantry.db import insert_for
-from tenantry.errors import NotFound, TenantryError, TokenUsed
+from tenantry.errors import TenantryError, TokenUsed
 from tenantry.event import service as events
 from tenantry.invitation import transitions
 from tenantry.invitation.transitions import InvitationState
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
+from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.mail.service import queue_mail
 from tenantry.models import Invitation, InvitationStatus, Membership, Tenant, User
@@ -144,10 +145,7 @@ async def create(
 async def get(
     session: AsyncSession, invitation_id: str, *, tenant_id: str | None = None
 ) -> Invitation:
-    invitation = await session.get(Invitation, invitation_id)
-    if invitation is None or tenant_id not in (None, invitation.tenant_id):
-        raise NotFound(f"no invitation {invitation_id}")
-    return invitation
+    return await get_or_404(session, Invitation, invitation_id, tenant_id=tenant_id or ANY_TENANT)
 
 
 async def list_invitations(

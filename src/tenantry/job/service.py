@@ -16,6 +16,7 @@ from tenantry.errors import NotFound, TenantryError
 from tenantry.event import service as events
 from tenantry.job import admission
 from tenantry.kit.clock import utcnow
+from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.metrics import QUEUE_DEPTH
 from tenantry.models import Job, JobStatus, QueueState
 from tenantry.worker import transitions
@@ -59,8 +60,8 @@ async def submit_job(
 
 async def get_submitted(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
     """A job the tenant submitted; the platform's own jobs for it are not the tenant's to see."""
-    job = await session.get(Job, job_id)
-    if job is None or job.tenant_id != tenant_id or job.submitted_by is None:
+    job = await get_or_404(session, Job, job_id, tenant_id=tenant_id)
+    if job.submitted_by is None:
         raise NotFound(f"no job {job_id}")
     return job
 
@@ -98,10 +99,7 @@ async def cancel_submitted(session: AsyncSession, tenant_id: str, job_id: str) -
 
 
 async def get_job(session: AsyncSession, job_id: str) -> Job:
-    job = await session.get(Job, job_id)
-    if job is None:
-        raise NotFound(f"no job {job_id}")
-    return job
+    return await get_or_404(session, Job, job_id, tenant_id=ANY_TENANT)
 
 
 async def list_jobs(

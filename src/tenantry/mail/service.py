@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
-from tenantry.errors import NotFound
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
+from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.kit.sealed import seal
 from tenantry.mail.rendering import Rendered, render_subject
 from tenantry.models import MailMessage, MailStatus
@@ -74,10 +74,7 @@ def compose(message: MailMessage, rendered: Rendered, sender: str) -> EmailMessa
 
 
 async def get_message(session: AsyncSession, message_id: str) -> MailMessage:
-    message = await session.get(MailMessage, message_id)
-    if message is None:
-        raise NotFound(f"no mail {message_id}")
-    return message
+    return await get_or_404(session, MailMessage, message_id, tenant_id=ANY_TENANT)
 
 
 async def list_messages(

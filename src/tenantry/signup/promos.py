@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.errors import NotFound, TenantryError
+from tenantry.errors import TenantryError
 from tenantry.kit.clock import utcnow
+from tenantry.kit.repository import get_or_404
 from tenantry.models import PromoCode
 
 
@@ -50,8 +51,6 @@ async def list_promos(session: AsyncSession) -> Sequence[PromoCode]:
 
 
 async def disable_promo(session: AsyncSession, code: str) -> PromoCode:
-    promo = await session.get(PromoCode, code.strip().upper())
-    if promo is None:
-        raise NotFound(f"no promo code {code}")
+    promo = await get_or_404(session, PromoCode, code.strip().upper())
     promo.disabled = True
     return promo

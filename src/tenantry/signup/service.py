@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
 from tenantry.errors import (
-    NotFound,
     RateLimited,
     TenantryError,
     TokenExpired,
@@ -32,6 +31,7 @@ from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.kit.otp import OtpExpired, OtpInvalid, OtpLocked, code_digest, code_matches, new_code
+from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.mail.service import queue_mail
 from tenantry.models import Membership, PromoCode, SignupSession, SignupStatus, Tenant, User
@@ -257,10 +257,7 @@ async def start_signup(
 
 
 async def get_signup(session: AsyncSession, signup_id: str) -> SignupSession:
-    signup = await session.get(SignupSession, signup_id)
-    if signup is None:
-        raise NotFound(f"no signup session {signup_id}")
-    return signup
+    return await get_or_404(session, SignupSession, signup_id, tenant_id=ANY_TENANT)
 
 
 async def resend_code(session: AsyncSession, settings: Settings, signup_id: str) -> SignupSession:

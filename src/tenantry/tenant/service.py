@@ -8,15 +8,12 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.errors import NotFound
+from tenantry.kit.repository import get_or_404
 from tenantry.models import Membership, SignupSession, SignupStatus, Tenant, User
 
 
 async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
-    tenant = await session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFound(f"no tenant {tenant_id}")
-    return tenant
+    return await get_or_404(session, Tenant, tenant_id, tenant_id=tenant_id)
 
 
 async def list_tenants(
