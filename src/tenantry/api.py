@@ -12,6 +12,7 @@ from tenantry.job.endpoints import router as job_router
 from tenantry.ops.endpoints import router as ops_router
 from tenantry.signup.admin_endpoints import router as signup_admin_router
 from tenantry.signup.endpoints import router as signup_router
+from tenantry.tenant.admin_endpoints import router as tenant_admin_router
 from tenantry.tenant.endpoints import router as tenant_router
 
 # Included into the app one by one (see tenantry.app): each level of router nesting
@@ -22,6 +23,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     signup_router,
     signup_admin_router,
     tenant_router,
+    tenant_admin_router,
     key_router,
     job_router,
     invitation_router,

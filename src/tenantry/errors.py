@@ -59,6 +59,12 @@ class Unauthenticated(TenantryError):
     headers = {"WWW-Authenticate": "Bearer"}
 
 
+class Forbidden(TenantryError):
+    """Refused for who the caller is; `reason` says why (audience, role, scope, tenant)."""
+
+    status, code, title = 403, "FORBIDDEN", "Not allowed"
+
+
 class TokenExpired(Unauthenticated):
     code, title = "TOKEN_EXPIRED", "The token has expired"
 

@@ -22,16 +22,12 @@ from tenantry.auth.dependencies import Authenticated
 from tenantry.auth.jwt import Audience
 from tenantry.auth.principals import Principal
 from tenantry.db import DbSession
-from tenantry.errors import TenantryError, TokenRevoked
+from tenantry.errors import Forbidden, TokenRevoked
 from tenantry.metrics import AUTHZ_DENIALS
 from tenantry.models import IntegrationKey, Membership, Tenant
 from tenantry.state import state_of
 
 log = structlog.get_logger(__name__)
-
-
-class Forbidden(TenantryError):
-    status, code, title = 403, "FORBIDDEN", "Not allowed"
 
 
 def deny(request: Request, principal: Principal, reason: str, detail: str) -> Forbidden:
@@ -99,6 +95,8 @@ class TenantAccess:
             )
         if principal.tenant_id != tenant_id:
             raise deny(request, principal, "tenant_mismatch", "The token is for another tenant")
+        if tenant_id in state_of(request).trust.suspended:
+            raise deny(request, principal, "tenant_suspended", "The tenant is suspended")
         if integration and principal.scopes.isdisjoint(self.scopes):
             needed = _one_of(self.scopes)
             raise deny(request, principal, "scope_missing", f"This route needs scope {needed}")
@@ -145,6 +143,7 @@ class CurrentTenantAccess(TenantAccess):
 ADMINS = ("owner", "admin")
 
 PlatformOperator = Annotated[Principal, Depends(PlatformAccess(["admin", "support"]))]
+PlatformAdmin = Annotated[Principal, Depends(PlatformAccess(["admin"]))]
 AdminOrService = Annotated[Principal, Depends(PlatformAccess(["admin"], services=True))]
 TenantMember = Annotated[Principal, Depends(TenantAccess([*ADMINS, "member"]))]
 InvitationReader = Annotated[Principal, Depends(TenantAccess(ADMINS))]

@@ -1,9 +1,11 @@
-"""What this process trusts: the signing keys and the token revocations of the database.
+"""What this process trusts: the signing keys, the token revocations and the suspended
+tenants of the database.
 
 Every `auth_refresh_interval` (1 s by default) a background task reads the
-auth revision; when it moved, it reloads the key set into the token issuer
-and the revocation list. A revocation or a key change made by any process
-(the CLI included) is therefore in force everywhere within about one interval,
+auth revision; when it moved, it reloads the key set into the token issuer,
+the revocation list and the suspended tenants. A revocation, a key change or a
+suspension made by any process (the CLI included) is therefore in force
+everywhere within about one interval (at once in the process that made it),
 and the check on each request costs a few dictionary lookups, no query.
 """
 
@@ -18,6 +20,7 @@ from tenantry.auth.jwt import KeySet, TokenIssuer
 from tenantry.auth.revision import read_revision
 from tenantry.auth.revocation import REVOKED_TOPIC, RevocationList, load_revocations
 from tenantry.auth.signing_keys import load_keyset
+from tenantry.auth.suspension import SUSPENSION_TOPIC, suspended_tenants
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.errors import TokenRevoked
@@ -31,24 +34,32 @@ class Trust:
         self.settings = settings
         self.issuer = issuer
         self.revocations = RevocationList()
+        self.suspended: frozenset[str] = frozenset()  # tenants whose tokens are refused
         self._revision: int | None = None
-        # A revocation committed here is in force for this process's next request.
+        # A change committed here is in force for this process's next request.
         database.listen(REVOKED_TOPIC, self._revoked_here)
+        database.listen(SUSPENSION_TOPIC, self._suspension_here)
 
     def _revoked_here(self, row: Any) -> None:
         self.revocations = self.revocations.plus(row)
 
+    def _suspension_here(self, change: tuple[str, bool]) -> None:
+        tenant_id, suspended = change
+        self.suspended = self.suspended | {tenant_id} if suspended else self.suspended - {tenant_id}
+
     async def refresh(self) -> None:
         """Reload keys and revocations if any changed since the last look."""
-        async with self.database.reader() as session:
+        async with self.database.reader(cross_tenant="auth refresh") as session:
             revision = await read_revision(session)
             if revision == self._revision:
                 return
             issuer = self.issuer
             keys = await load_keyset(session, self.settings, issuer.configured_verifiers)
             revocations = await load_revocations(session)
+            suspended = await suspended_tenants(session)
         issuer.use(keys or KeySet.of(issuer.configured_private, issuer.configured_verifiers))
         self.revocations = revocations
+        self.suspended = suspended
         self._revision = revision
         log.info("auth_reloaded", revision=revision, signing_kid=issuer.signing_kid)
 

@@ -4,6 +4,7 @@ and a database session for commands that act on the data directly."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +37,17 @@ def print_json(data: Any) -> None:
 
 def _json_default(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in this environment
+        return "cli"
+
+
+# Who acts, as events and reasons record it: the CLI and the login that ran it.
+OPERATOR = _operator()
 
 
 def fail(message: str, code: int = EXIT_FINDING) -> NoReturn:

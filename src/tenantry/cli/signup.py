@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.cli.console import EXIT_USAGE, JsonFlag, console, fail, in_session, print_json, show
+from tenantry.cli.console import (
+    EXIT_USAGE,
+    OPERATOR,
+    JsonFlag,
+    console,
+    fail,
+    in_session,
+    print_json,
+    show,
+)
 from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
 from tenantry.kit.durations import parse_duration
@@ -151,5 +160,5 @@ def purge(
 @sessions_app.command("retry")
 def retry_session(signup_id: str) -> None:
     """Resume a REVIEW_REQUIRED or FAILED provisioning run from its last checkpoint."""
-    signup = in_session(lambda s: service.retry_provisioning(s, signup_id, by="cli"))
+    signup = in_session(lambda s: service.retry_provisioning(s, signup_id, by=OPERATOR))
     console.print(f"{signup.id} is {signup.status}: provisioning resumes from its last checkpoint")

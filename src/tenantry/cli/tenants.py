@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.cli.console import JsonFlag, in_session, print_json, show
+from tenantry.cli.console import OPERATOR, JsonFlag, console, in_session, print_json, show
 from tenantry.models import Tenant
 from tenantry.provisioning.service import checkpoints, step_view
 from tenantry.tenant import service
@@ -72,3 +72,20 @@ def show_tenant(tenant_id: str, as_json: JsonFlag = False) -> None:
         as_json=False,
         title="provisioning",
     )
+
+
+Reason = Annotated[str, typer.Option(help="Why: recorded in the tenant's events.")]
+
+
+@app.command("suspend")
+def suspend(tenant_id: str, reason: Reason) -> None:
+    """Refuse the tenant's tokens and keys (403 tenant_suspended) and hold its jobs."""
+    in_session(lambda s: service.set_suspended(s, tenant_id, True, reason=reason, by=OPERATOR))
+    console.print(f"{tenant_id} suspended; every process refuses its tokens within a second")
+
+
+@app.command("reactivate")
+def reactivate(tenant_id: str, reason: Reason) -> None:
+    """Lift a suspension: tokens, keys and jobs work again."""
+    in_session(lambda s: service.set_suspended(s, tenant_id, False, reason=reason, by=OPERATOR))
+    console.print(f"{tenant_id} active again")

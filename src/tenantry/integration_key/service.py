@@ -13,14 +13,20 @@ from tenantry.auth import revocation
 from tenantry.auth.jwt import Audience, TokenIssuer
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
-from tenantry.errors import TenantryError, TokenExpired, TokenRevoked, Unauthenticated
+from tenantry.errors import (
+    Forbidden,
+    TenantryError,
+    TokenExpired,
+    TokenRevoked,
+    Unauthenticated,
+)
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.metrics import KEY_EXCHANGE_FAILURES
-from tenantry.models import IntegrationKey, RevocationKind
+from tenantry.models import IntegrationKey, RevocationKind, Tenant, TenantStatus
 
 log = structlog.get_logger(__name__)
 
@@ -109,12 +115,20 @@ async def exchange(
 ) -> tuple[str, IntegrationKey]:
     """A 15-minute integration token for a live key; refusals are counted and logged by prefix."""
     digest = hash_secret(raw, server_secret(settings))
-    key = (
-        await session.execute(select(IntegrationKey).where(IntegrationKey.secret_hash == digest))
-    ).scalar_one_or_none()
+    found = (
+        await session.execute(
+            select(IntegrationKey, Tenant.status)
+            .join(Tenant, Tenant.id == IntegrationKey.tenant_id)
+            .where(IntegrationKey.secret_hash == digest)
+        )
+    ).one_or_none()
     now = utcnow()
-    if key is None:
+    if found is None:
         raise _refuse(Unauthenticated("The key is not valid"), "unknown", raw)
+    key, tenant_status = found
+    if tenant_status == TenantStatus.SUSPENDED:
+        suspended = Forbidden("The key's tenant is suspended", reason="tenant_suspended")
+        raise _refuse(suspended, "tenant_suspended", raw)
     if key.revoked_at is not None:
         raise _refuse(TokenRevoked("The key has been revoked"), "revoked", raw)
     if key.expires_at is not None and key.expires_at <= now:

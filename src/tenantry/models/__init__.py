@@ -23,7 +23,7 @@ from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.schedule import Schedule
 from tenantry.models.signing_key import KeyStatus, SigningKey
 from tenantry.models.signup_session import SignupSession, SignupStatus
-from tenantry.models.tenant import Tenant
+from tenantry.models.tenant import Tenant, TenantStatus
 from tenantry.models.token_revocation import RevocationKind, TokenRevocation
 from tenantry.models.user import User
 
@@ -55,6 +55,7 @@ __all__ = [
     "SignupStatus",
     "StepStatus",
     "Tenant",
+    "TenantStatus",
     "TokenRevocation",
     "User",
 ]

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.kit.repository import get_or_404
-from tenantry.models import Membership, SignupSession, SignupStatus, Tenant, User
+from tenantry.kit.repository import ANY_TENANT, get_or_404
+from tenantry.models import Membership, SignupSession, SignupStatus, Tenant, TenantStatus, User
+from tenantry.tenant import transitions
 
 
 async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
@@ -54,3 +55,14 @@ PROVISIONING_STATUS = {
     SignupStatus.FAILED: "failed",
     SignupStatus.EXPIRED: "failed",
 }
+
+
+async def set_suspended(
+    session: AsyncSession, tenant_id: str, suspended: bool, *, reason: str, by: str
+) -> Tenant:
+    """Suspend or reactivate a tenant (operators: admin API and CLI); `409 TENANT_STATE` when it
+    is so already."""
+    tenant = await get_or_404(session, Tenant, tenant_id, tenant_id=ANY_TENANT, for_update=True)
+    to = TenantStatus.SUSPENDED if suspended else TenantStatus.ACTIVE
+    await transitions.move(session, tenant, to, reason=reason, by=by)
+    return tenant

@@ -13,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import ColumnElement, bindparam, case, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.errors import TenantryError
 from tenantry.kit.clock import utcnow
 from tenantry.kit.machine import Machine
-from tenantry.models import Job, JobStatus
+from tenantry.models import Job, JobStatus, Tenant, TenantStatus
 from tenantry.worker.queue import (
     GLOBAL_CLOCK,
     MAX_ERROR_CHARS,
@@ -33,6 +34,7 @@ from tenantry.worker.queue import (
 )
 
 J = JobStatus
+tenants = cast(Table, Tenant.__table__)
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     J.PENDING: frozenset({J.PROCESSING, J.CANCELLED}),
     J.PROCESSING: frozenset({J.COMPLETED, J.PENDING, J.FAILED}),
@@ -92,6 +94,9 @@ async def claim(
         conditions.append(jobs.c.queue.in_(queues))
     if paused:
         conditions.append(jobs.c.queue.not_in(paused))
+    # A suspended tenant's jobs wait, in line, until it is reactivated.
+    suspended = select(tenants.c.id).where(tenants.c.status == TenantStatus.SUSPENDED.value)
+    conditions.append(or_(jobs.c.tenant_id.is_(None), jobs.c.tenant_id.not_in(suspended)))
     picked = (
         select(jobs.c.id)
         .where(*conditions)

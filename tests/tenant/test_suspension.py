@@ -1,0 +1,126 @@
+"""Suspending a tenant: its tokens and keys are refused with `tenant_suspended`, its jobs wait
+in line, and reactivation lifts all of it; a second suspension is a clear 409."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from asyncio.subprocess import PIPE, STDOUT
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+
+from tenantry.app import build_token_issuer
+from tenantry.auth.jwt import Audience
+from tenantry.config import Settings
+from tenantry.db import Database
+from tenantry.models import Event
+from tenantry.worker.queue import enqueue
+from tests.conftest import TENANTRY
+from tests.fixtures.factories import create_tenant, member_token
+from tests.fixtures.secrets import seen
+from tests.fixtures.workers import job_of, running_worker, wait_for
+from tests.tenant.conftest import auth
+from tests.test_errors import assert_problem
+
+
+def operator_token(settings: Settings) -> str:
+    token, _ = build_token_issuer(settings).mint(
+        subject="ops_alice", audience=Audience.PLATFORM, ttl=timedelta(minutes=5), roles=["admin"]
+    )
+    return token
+
+
+async def test_a_suspended_tenant_is_refused_and_its_jobs_wait(
+    client: httpx.AsyncClient, database: Database, settings: Settings, job_settings: Settings
+) -> None:
+    tenant, other = await create_tenant(database), await create_tenant(database)
+    _, owner = await member_token(database, settings, tenant.id, "owner")
+    created = await client.post(
+        f"/v1/tenants/{tenant.id}/keys",
+        json={"name": "ci", "scopes": ["jobs:read"]},
+        headers=auth(owner),
+    )
+    secret = seen(created.json()["secret"])
+    admin = auth(operator_token(settings))
+    suspended = await client.post(
+        f"/v1/admin/tenants/{tenant.id}/suspend", json={"reason": "unpaid"}, headers=admin
+    )
+    assert suspended.json()["status"] == "suspended"
+    refused = await client.get(f"/v1/tenants/{tenant.id}", headers=auth(owner))
+    assert assert_problem(refused, 403, "FORBIDDEN")["reason"] == "tenant_suspended"
+    exchange = await client.post(
+        "/v1/auth/token", data={"grant_type": "client_credentials", "client_secret": secret}
+    )
+    assert assert_problem(exchange, 403, "FORBIDDEN")["reason"] == "tenant_suspended"
+    again = await client.post(
+        f"/v1/admin/tenants/{tenant.id}/suspend", json={"reason": "twice"}, headers=admin
+    )
+    assert_problem(again, 409, "TENANT_STATE")
+
+    async with database.session() as session:
+        waiting = await enqueue(session, "canary.ping", {}, tenant_id=tenant.id)
+        served = await enqueue(session, "canary.ping", {}, tenant_id=other.id)
+
+    async def other_done() -> bool:
+        return (await job_of(database, served)).status == "COMPLETED"
+
+    async with running_worker(database, job_settings):
+        await wait_for(other_done)
+        assert (await job_of(database, waiting)).status == "PENDING"
+        reactivated = await client.post(
+            f"/v1/admin/tenants/{tenant.id}/reactivate", json={"reason": "paid"}, headers=admin
+        )
+        assert reactivated.json()["status"] == "active"
+
+        async def waiting_done() -> bool:
+            return (await job_of(database, waiting)).status == "COMPLETED"
+
+        await wait_for(waiting_done)
+    assert (await client.get(f"/v1/tenants/{tenant.id}", headers=auth(owner))).status_code == 200
+    async with database.session() as session:
+        types = (
+            await session.execute(
+                select(Event.type).where(Event.subject_id == tenant.id).order_by(Event.occurred_at)
+            )
+        ).scalars()
+        assert list(types) == ["tenant.Suspended", "tenant.Reactivated"]
+
+
+async def tenantry(settings: Settings, *args: str) -> tuple[int, str]:
+    """The real `tenantry` command, another process beside the app under test."""
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")},
+        "TENANTRY_DATA_DIR": str(settings.data_dir),
+        "TENANTRY_DATABASE_URL": settings.resolved_database_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        TENANTRY, *args, env=environment, stdout=PIPE, stderr=STDOUT
+    )
+    output, _ = await process.communicate()
+    return int(process.returncode or 0), output.decode()
+
+
+async def test_the_cli_suspends_and_reactivates(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    tenant = await create_tenant(database)
+    _, member = await member_token(database, settings, tenant.id, "member")
+    read = f"/v1/tenants/{tenant.id}"
+    code, output = await tenantry(settings, "tenants", "suspend", tenant.id, "--reason", "abuse")
+    assert code == 0 and "suspended" in output
+
+    async def refused() -> bool:
+        return (await client.get(read, headers=auth(member))).status_code == 403
+
+    await wait_for(refused)  # the app learns of it within its auth refresh interval
+    code, output = await tenantry(settings, "tenants", "suspend", tenant.id, "--reason", "x")
+    assert code == 1 and "cannot become suspended" in output
+    code, _ = await tenantry(settings, "tenants", "reactivate", tenant.id, "--reason", "ok")
+    assert code == 0
+
+    async def served() -> bool:
+        return (await client.get(read, headers=auth(member))).status_code == 200
+
+    await wait_for(served)
