@@ -8,10 +8,13 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tenantry.app import build_token_issuer
+from tenantry.auth import sessions
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.kit.clock import utcnow
 from tenantry.models import Membership, Tenant
+from tests.fixtures.factories import create_member, create_tenant
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import code_for, from_address, signup_body
 from tests.fixtures.workers import running_worker, wait_for
@@ -47,10 +50,10 @@ def auth(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def owner(
+async def provisioned_owner(
     api: httpx.AsyncClient, database: Database, signup_settings: Settings
 ) -> AsyncIterator[dict[str, str]]:
-    """A provisioned tenant and its owner's first tokens."""
+    """The whole funnel: a signup verified, provisioned by a worker, its owner's first tokens."""
     signup = await verified(api, database, signup_settings)
     async with running_worker(database, signup_settings):
         await provisioned(api, signup.signup_id)
@@ -62,6 +65,25 @@ async def owner(
     tokens = response.json()
     seen(tokens["refresh_token"])
     yield tokens
+
+
+@pytest.fixture
+async def owner(database: Database, signup_settings: Settings) -> dict[str, str]:
+    """A tenant "Acme" owned by the signup fixtures' email, written by factories, and the owner's
+    tokens as sign-in issues them: for tests that are not about the signup flow."""
+    tenant = await create_tenant(database, slug="acme", name="Acme")
+    user = await create_member(database, tenant.id, "owner", email=signup_body()["email"])
+    async with database.session() as session:
+        pair = await sessions.issue(
+            session,
+            signup_settings,
+            build_token_issuer(signup_settings),
+            user_id=user.id,
+            tenant_id=tenant.id,
+        )
+    seen(pair.access_token)
+    seen(pair.refresh_token)
+    return pair.to_response()
 
 
 async def member_of_another_tenant(

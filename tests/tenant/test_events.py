@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.fixtures.secrets import seen
 from tests.tenant.conftest import auth
 from tests.test_errors import assert_problem
+
+
+@pytest.fixture
+def owner(provisioned_owner: dict[str, str]) -> dict[str, str]:
+    """These tests are about what the signup flow leaves: the owner it provisioned."""
+    return provisioned_owner
 
 
 async def integration_token(

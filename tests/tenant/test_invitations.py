@@ -77,6 +77,11 @@ async def invited(
 
 
 class TestFunnel:
+    @pytest.fixture
+    def owner(self, provisioned_owner: dict[str, str]) -> dict[str, str]:
+        """The end-to-end funnel: signup, provisioning, invitation, activation."""
+        return provisioned_owner
+
     async def test_owner_invites_the_invitee_activates_and_works_on_the_tenant(
         self,
         api: httpx.AsyncClient,

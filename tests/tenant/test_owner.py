@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tenantry.config import Settings
 from tenantry.db import Database
@@ -12,6 +13,12 @@ from tests.fixtures.secrets import seen
 from tests.fixtures.workers import running_worker, wait_for
 from tests.tenant.conftest import auth, provisioned, verified
 from tests.test_errors import assert_problem
+
+
+@pytest.fixture
+def owner(provisioned_owner: dict[str, str]) -> dict[str, str]:
+    """These tests are about what the signup flow leaves: the owner it provisioned."""
+    return provisioned_owner
 
 
 class TestOwnerSession:
