@@ -3,9 +3,6 @@ in line, and reactivation lifts all of it; a second suspension is a clear 409.""
 
 from __future__ import annotations
 
-import asyncio
-import os
-from asyncio.subprocess import PIPE, STDOUT
 from datetime import timedelta
 
 import httpx
@@ -17,7 +14,7 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.models import Event
 from tenantry.worker.queue import enqueue
-from tests.conftest import TENANTRY
+from tests.fixtures.cli import run_tenantry
 from tests.fixtures.factories import create_tenant, member_token
 from tests.fixtures.secrets import seen
 from tests.fixtures.workers import job_of, running_worker, wait_for
@@ -88,36 +85,24 @@ async def test_a_suspended_tenant_is_refused_and_its_jobs_wait(
         assert list(types) == ["tenant.Suspended", "tenant.Reactivated"]
 
 
-async def tenantry(settings: Settings, *args: str) -> tuple[int, str]:
-    """The real `tenantry` command, another process beside the app under test."""
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")},
-        "TENANTRY_DATA_DIR": str(settings.data_dir),
-        "TENANTRY_DATABASE_URL": settings.resolved_database_url,
-    }
-    process = await asyncio.create_subprocess_exec(
-        TENANTRY, *args, env=environment, stdout=PIPE, stderr=STDOUT
-    )
-    output, _ = await process.communicate()
-    return int(process.returncode or 0), output.decode()
-
-
 async def test_the_cli_suspends_and_reactivates(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
     tenant = await create_tenant(database)
     _, member = await member_token(database, settings, tenant.id, "member")
     read = f"/v1/tenants/{tenant.id}"
-    code, output = await tenantry(settings, "tenants", "suspend", tenant.id, "--reason", "abuse")
+    code, output = await run_tenantry(
+        settings, "tenants", "suspend", tenant.id, "--reason", "abuse"
+    )
     assert code == 0 and "suspended" in output
 
     async def refused() -> bool:
         return (await client.get(read, headers=auth(member))).status_code == 403
 
     await wait_for(refused)  # the app learns of it within its auth refresh interval
-    code, output = await tenantry(settings, "tenants", "suspend", tenant.id, "--reason", "x")
+    code, output = await run_tenantry(settings, "tenants", "suspend", tenant.id, "--reason", "x")
     assert code == 1 and "cannot become suspended" in output
-    code, _ = await tenantry(settings, "tenants", "reactivate", tenant.id, "--reason", "ok")
+    code, _ = await run_tenantry(settings, "tenants", "reactivate", tenant.id, "--reason", "ok")
     assert code == 0
 
     async def served() -> bool:

@@ -10,6 +10,7 @@ from tenantry.cli import (
     jobs,
     keys,
     mail,
+    provisioning,
     schedules,
     server,
     signing_keys,
@@ -51,6 +52,7 @@ app.add_typer(mail.app, name="mail")
 app.add_typer(signup.sessions_app, name="sessions")
 app.add_typer(signup.promos_app, name="promos")
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(provisioning.app, name="provisioning")
 app.add_typer(keys.app, name="keys")
 app.add_typer(invitations.app, name="invitations")
 app.add_typer(db.app, name="db")

@@ -572,3 +572,43 @@ async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) 
         raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status} meanwhile")
     await request_run(session, signup)
     return signup
+
+
+class NotCompletable(TenantryError):
+    status, code, title = 409, "NOT_COMPLETABLE", "The run cannot be marked complete"
+
+
+async def mark_complete(
+    session: AsyncSession, signup_id: str, *, reason: str, by: str
+) -> SignupSession:
+    """An operator's verdict on a stopped run whose work is done (a step fixed by hand, a
+    run expired after its last step): PROVISIONED, if its tenant and its owner exist."""
+    signup = await get_signup(session, signup_id)
+    if signup.status not in RETRYABLE or signup.verified_at is None:
+        raise transitions.IllegalTransition(
+            f"signup {signup_id} is {signup.status}; only a stopped run can be marked complete"
+        )
+    if signup.tenant_id is None or await session.get(Tenant, signup.tenant_id) is None:
+        raise NotCompletable(f"signup {signup_id} has no tenant yet: retry it instead")
+    owner = (
+        select(Membership)
+        .join(User, User.id == Membership.user_id)
+        .where(
+            Membership.tenant_id == signup.tenant_id,
+            Membership.role == "owner",
+            User.email == signup.email,
+        )
+    )
+    if (await session.execute(owner)).first() is None:
+        raise NotCompletable(f"tenant {signup.tenant_id} has no owner {signup.email}: retry it")
+    completed = await transitions.try_move(
+        session,
+        signup,
+        SignupStatus.PROVISIONED,
+        data={"marked_complete_by": by, "reason": reason},
+        review_reason=None,
+        failure_reason=None,
+    )
+    if not completed:
+        raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status} meanwhile")
+    return signup

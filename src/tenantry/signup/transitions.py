@@ -19,11 +19,12 @@ ALLOWED: dict[SignupStatus, frozenset[SignupStatus]] = {
     S.PENDING_EMAIL_VERIFICATION: frozenset({S.EMAIL_VERIFIED, S.EXPIRED}),
     S.EMAIL_VERIFIED: frozenset({S.PROVISIONING, S.REVIEW_REQUIRED, S.FAILED, S.EXPIRED}),
     S.PROVISIONING: frozenset({S.PROVISIONED, S.REVIEW_REQUIRED, S.FAILED, S.EXPIRED}),
-    S.REVIEW_REQUIRED: frozenset({S.PROVISIONING, S.FAILED, S.EXPIRED}),
-    S.FAILED: frozenset({S.PROVISIONING}),
+    # → PROVISIONED from a stopped run: an operator marks it complete (its tenant and owner
+    # exist); → PROVISIONING: a retry, also of a run expired in flight.
+    S.REVIEW_REQUIRED: frozenset({S.PROVISIONING, S.PROVISIONED, S.FAILED, S.EXPIRED}),
+    S.FAILED: frozenset({S.PROVISIONING, S.PROVISIONED}),
     S.PROVISIONED: frozenset(),
-    # A run expired in flight can be resumed (its tenant may exist already).
-    S.EXPIRED: frozenset({S.PROVISIONING}),
+    S.EXPIRED: frozenset({S.PROVISIONING, S.PROVISIONED}),
 }
 
 EVENT_TYPES = {
