@@ -84,6 +84,18 @@ async def signup_status(database: Database, signup_id: str) -> str:
         return signup.status
 
 
+async def resend_or_revoke(
+    database: Database, settings: Settings, invitation_id: str, action: str
+) -> None:
+    async with database.session() as session:
+        invitation = await session.get(Invitation, invitation_id)
+        assert invitation is not None
+        if action == "resend":
+            await invitations.resend(session, settings, invitation)
+        else:
+            await invitations.revoke(session, invitation)
+
+
 async def provision(database: Database, signup_id: str) -> None:
     """The run's last step commits: PROVISIONING → PROVISIONED, under the row's lock."""
     async with database.session() as session:
@@ -153,13 +165,7 @@ class TestInterleaved:
 
         interleave(monkeypatch, invitation_transitions, "try_move", accept)
         with pytest.raises(invitation_transitions.InvitationState):
-            async with database.session() as session:
-                invitation = await session.get(Invitation, created.invitation.id)
-                assert invitation is not None
-                if action == "resend":
-                    await invitations.resend(session, settings, invitation)
-                else:
-                    await invitations.revoke(session, invitation)
+            await resend_or_revoke(database, settings, created.invitation.id, action)
         async with database.session() as session:
             invitation = await session.get(Invitation, created.invitation.id)
         assert invitation is not None and invitation.status == InvitationStatus.ACCEPTED
@@ -242,18 +248,13 @@ class TestConcurrentOperators:
 
         async def act(action: str, index: int) -> None:
             created = invited[index]
+            if action != "accept":
+                await resend_or_revoke(database, settings, created.invitation.id, action)
+                return
             async with database.session() as session:
-                if action == "accept":
-                    await invitations.accept(
-                        session, settings, issuer, created.token, name="Bo", password=None
-                    )
-                    return
-                invitation = await session.get(Invitation, created.invitation.id)
-                assert invitation is not None
-                if action == "resend":
-                    await invitations.resend(session, settings, invitation)
-                else:
-                    await invitations.revoke(session, invitation)
+                await invitations.accept(
+                    session, settings, issuer, created.token, name="Bo", password=None
+                )
 
         work = [act(a, i) for a in ("resend", "revoke", "accept") for i in range(5) for _ in (1, 2)]
         random.shuffle(work)

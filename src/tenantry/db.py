@@ -23,6 +23,7 @@ from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -206,6 +207,17 @@ class Database:
 def insert_for(session: AsyncSession) -> Any:
     """`insert` of the session's dialect, which has `on_conflict_do_nothing/_update`."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+@asynccontextmanager
+async def unique_or(session: AsyncSession, error: Exception) -> AsyncIterator[None]:
+    """Run the block in a savepoint; a unique index that refuses it raises `error` instead, and
+    the transaction stays usable (the database decides races on unique things)."""
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError:
+        raise error from None
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:

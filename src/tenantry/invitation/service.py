@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, or_, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth import passwords, sessions
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
-from tenantry.db import insert_for
+from tenantry.db import insert_for, unique_or
 from tenantry.errors import TenantryError, TokenUsed
 from tenantry.event import service as events
 from tenantry.invitation import transitions
@@ -126,11 +125,8 @@ async def create(
         created_at=now,
         expires_at=now + settings.invitation_ttl,
     )
-    try:
-        async with session.begin_nested():
-            session.add(invitation)
-    except IntegrityError:
-        raise InvitationPending(f"an invitation to {email} is pending already") from None
+    async with unique_or(session, InvitationPending(f"an invitation to {email} is pending")):
+        session.add(invitation)
     events.record(
         session,
         "activation.InvitationCreated",
@@ -180,18 +176,16 @@ async def list_invitations(
 async def resend(session: AsyncSession, settings: Settings, invitation: Invitation) -> Invitation:
     """A new link (the old one dies) and a new expiry, for a pending or expired invitation."""
     raw, digest = new_secret(server_secret(settings))
-    try:
-        async with session.begin_nested():
-            renewed = await transitions.try_move(
-                session,
-                invitation,
-                InvitationStatus.PENDING,
-                token_hash=digest,
-                expires_at=utcnow() + settings.invitation_ttl,
-                ended_at=None,
-            )
-    except IntegrityError:
-        raise InvitationPending(f"another invitation to {invitation.email} is pending") from None
+    pending_elsewhere = InvitationPending(f"another invitation to {invitation.email} is pending")
+    async with unique_or(session, pending_elsewhere):
+        renewed = await transitions.try_move(
+            session,
+            invitation,
+            InvitationStatus.PENDING,
+            token_hash=digest,
+            expires_at=utcnow() + settings.invitation_ttl,
+            ended_at=None,
+        )
     if not renewed:
         raise InvitationState(f"invitation {invitation.id} is {invitation.status}")
     events.record(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
+from tenantry.db import unique_or
 from tenantry.errors import (
     RateLimited,
     TenantryError,
@@ -451,23 +452,21 @@ async def _verified(
     now = utcnow()
     token, token_hash = new_secret(server_secret(settings), prefix="tnt_ct_")
     promo = await _redeem_promo(session, signup)
-    try:
-        async with session.begin_nested():
-            verified = await transitions.try_move(
-                session,
-                signup,
-                SignupStatus.EMAIL_VERIFIED,
-                under_limit,
-                SignupSession.code_hash == digest,
-                data={"email_domain": email_domain(signup.email), **promo},
-                verified_at=now,
-                progressed_at=now,
-                code_hash=None,
-                continuation_hash=token_hash,
-                promo_code=signup.promo_code,
-            )
-    except IntegrityError:
-        raise EmailExists("Another signup with this email is being set up already") from None
+    in_flight = EmailExists("Another signup with this email is being set up already")
+    async with unique_or(session, in_flight):
+        verified = await transitions.try_move(
+            session,
+            signup,
+            SignupStatus.EMAIL_VERIFIED,
+            under_limit,
+            SignupSession.code_hash == digest,
+            data={"email_domain": email_domain(signup.email), **promo},
+            verified_at=now,
+            progressed_at=now,
+            code_hash=None,
+            continuation_hash=token_hash,
+            promo_code=signup.promo_code,
+        )
     if not verified:
         if signup.failed_attempts >= settings.signup_max_attempts:
             raise OtpLocked("Too many wrong codes: ask for a new one")
@@ -553,21 +552,19 @@ async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) 
             f"signup {signup_id} is {signup.status}; only REVIEW_REQUIRED, FAILED or a run "
             "expired in flight can be retried"
         )
-    try:
-        async with session.begin_nested():
-            resumed = await transitions.try_move(
-                session,
-                signup,
-                SignupStatus.PROVISIONING,
-                data={"retried_by": by},
-                review_reason=None,
-                failure_reason=None,
-                progressed_at=utcnow(),
-            )
-    except IntegrityError:  # a unique index: the slug or the email is held by another signup
-        raise transitions.IllegalTransition(
-            f"{signup.slug!r} or {signup.email} went to another signup meanwhile"
-        ) from None
+    taken = transitions.IllegalTransition(
+        f"{signup.slug!r} or {signup.email} went to another signup meanwhile"
+    )
+    async with unique_or(session, taken):  # a unique index: the slug, or the email in flight
+        resumed = await transitions.try_move(
+            session,
+            signup,
+            SignupStatus.PROVISIONING,
+            data={"retried_by": by},
+            review_reason=None,
+            failure_reason=None,
+            progressed_at=utcnow(),
+        )
     if not resumed:
         raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status} meanwhile")
     await request_run(session, signup)

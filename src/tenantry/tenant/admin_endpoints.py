@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth.access import PlatformAdmin
+from tenantry.auth.principals import Principal
 from tenantry.db import PlatformSession
 from tenantry.tenant import service
 from tenantry.tenant.schemas import TenantRead
@@ -19,6 +21,15 @@ class Reason(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+async def _set(
+    tenant_id: str, suspended: bool, payload: Reason, caller: Principal, session: AsyncSession
+) -> TenantRead:
+    tenant = await service.set_suspended(
+        session, tenant_id, suspended, reason=payload.reason, by=caller.subject
+    )
+    return TenantRead.model_validate(tenant)
+
+
 @router.post(
     "/suspend",
     response_model=TenantRead,
@@ -27,17 +38,11 @@ class Reason(BaseModel):
 async def suspend(
     tenant_id: str, payload: Reason, caller: PlatformAdmin, session: PlatformSession
 ) -> TenantRead:
-    tenant = await service.set_suspended(
-        session, tenant_id, True, reason=payload.reason, by=caller.subject
-    )
-    return TenantRead.model_validate(tenant)
+    return await _set(tenant_id, True, payload, caller, session)
 
 
 @router.post("/reactivate", response_model=TenantRead, summary="Lift a suspension")
 async def reactivate(
     tenant_id: str, payload: Reason, caller: PlatformAdmin, session: PlatformSession
 ) -> TenantRead:
-    tenant = await service.set_suspended(
-        session, tenant_id, False, reason=payload.reason, by=caller.subject
-    )
-    return TenantRead.model_validate(tenant)
+    return await _set(tenant_id, False, payload, caller, session)
