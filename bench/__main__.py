@@ -118,6 +118,9 @@ def signup_rows(postgres: PostgresServer) -> list[Row]:
                 with trickling(int(base.rsplit(":", 1)[1])):
                     label = f"POST /v1/signup ({name}) beside {SOCKETS} trickled bodies"
                     rows.append(wrk(label, base + "/v1/signup", script=script))
+                # Alone again: the database has grown meanwhile, which slows signups too.
+                label = f"POST /v1/signup ({name}) alone again"
+                rows.append(wrk(label, base + "/v1/signup", script=script))
     return rows
 
 
