@@ -43,6 +43,7 @@ from tests.fixtures.factories import (
     create_member,
     create_signup,
     create_tenant,
+    signup_now,
 )
 
 STALE = timedelta(hours=2)  # past the one-hour in-flight deadline
@@ -75,13 +76,6 @@ async def events_of(database: Database, subject_id: str) -> list[Event]:
             select(Event).where(Event.subject_id == subject_id).order_by(Event.occurred_at)
         )
         return list(rows.scalars())
-
-
-async def signup_status(database: Database, signup_id: str) -> str:
-    async with database.session() as session:
-        signup = await session.get(SignupSession, signup_id)
-        assert signup is not None
-        return signup.status
 
 
 async def resend_or_revoke(
@@ -119,7 +113,7 @@ class TestInterleaved:
         async with database.session() as session:
             report = await signups.expire_and_purge(session, settings)
         assert report.expired == 0
-        assert await signup_status(database, signup.id) == SignupStatus.PROVISIONED
+        assert (await signup_now(database, signup.id)).status == SignupStatus.PROVISIONED
         moves = [(e.data["from"], e.data["to"]) for e in await events_of(database, signup.id)]
         assert moves == [("PROVISIONING", "PROVISIONED")]
 
@@ -232,7 +226,7 @@ class TestConcurrentOperators:
         unexpected = [o for o in outcomes if isinstance(o, Exception)]
         assert all(isinstance(o, signup_transitions.IllegalTransition) for o in unexpected)
         for run in runs:
-            status = await signup_status(database, run.id)
+            status = (await signup_now(database, run.id)).status
             moves = [(e.data["from"], e.data["to"]) for e in await events_of(database, run.id)]
             assert explained_by_events(status, moves, first="PROVISIONING"), (status, moves)
 

@@ -16,7 +16,7 @@ from tenantry.models import SignupSession, SignupStatus
 from tenantry.provisioning import steps
 from tenantry.provisioning.service import request_run
 from tenantry.signup import service as signups
-from tests.fixtures.factories import create_signup, create_tenant
+from tests.fixtures.factories import create_signup, create_tenant, signup_now
 from tests.fixtures.workers import running_worker, wait_for
 
 STEP_TAKES = timedelta(minutes=40)  # each slow step: two of them outlast the one-hour deadline
@@ -40,13 +40,6 @@ def slow_steps(database: Database, settings: Settings) -> Iterator[list[int]]:
         steps._steps.pop(name)
 
 
-async def status_of(database: Database, signup_id: str) -> SignupSession:
-    async with database.session() as session:
-        signup = await session.get(SignupSession, signup_id)
-        assert signup is not None
-        return signup
-
-
 async def test_a_run_busy_past_the_deadline_ends_provisioned(
     database: Database, job_settings: Settings, slow_steps: list[int]
 ) -> None:
@@ -59,12 +52,12 @@ async def test_a_run_busy_past_the_deadline_ends_provisioned(
         await request_run(session, signup)
 
     async def settled() -> bool:
-        return (await status_of(database, signup.id)).status in ("PROVISIONED", "EXPIRED")
+        return (await signup_now(database, signup.id)).status in ("PROVISIONED", "EXPIRED")
 
     async with running_worker(database, settings):
         await wait_for(settled)
     assert slow_steps == [0, 0]  # both purges ran, 40 and 80 minutes into the run
-    assert (await status_of(database, signup.id)).status == SignupStatus.PROVISIONED
+    assert (await signup_now(database, signup.id)).status == SignupStatus.PROVISIONED
 
 
 async def test_a_run_expired_in_flight_with_its_tenant_can_be_retried(
@@ -80,11 +73,11 @@ async def test_a_run_expired_in_flight_with_its_tenant_can_be_retried(
         await signups.retry_provisioning(session, signup.id, by="operator")
 
     async def provisioned() -> bool:
-        return (await status_of(database, signup.id)).status == SignupStatus.PROVISIONED
+        return (await signup_now(database, signup.id)).status == SignupStatus.PROVISIONED
 
     async with running_worker(database, job_settings):
         await wait_for(provisioned)
-    assert (await status_of(database, signup.id)).tenant_id == tenant.id
+    assert (await signup_now(database, signup.id)).tenant_id == tenant.id
 
 
 async def test_an_unverified_expired_session_cannot_be_retried(database: Database) -> None:

@@ -9,16 +9,9 @@ from sqlalchemy import select
 
 from tenantry.config import Settings
 from tenantry.db import Database
-from tenantry.models import Event, SignupSession, SignupStatus
+from tenantry.models import Event, SignupStatus
 from tests.fixtures.cli import run_tenantry
-from tests.fixtures.factories import create_member, create_signup, create_tenant
-
-
-async def status_of(database: Database, signup_id: str) -> str:
-    async with database.session() as session:
-        signup = await session.get(SignupSession, signup_id)
-        assert signup is not None
-        return signup.status
+from tests.fixtures.factories import create_member, create_signup, create_tenant, signup_now
 
 
 async def test_a_run_with_its_tenant_and_owner_is_marked_complete(
@@ -31,11 +24,11 @@ async def test_a_run_with_its_tenant_and_owner_is_marked_complete(
     command = ("provisioning", "mark-complete", signup.id, "--reason", "steps done by hand")
     code, output = await run_tenantry(settings, *command)
     assert code == 1 and "has no owner" in output
-    assert await status_of(database, signup.id) == SignupStatus.EXPIRED
+    assert (await signup_now(database, signup.id)).status == SignupStatus.EXPIRED
     await create_member(database, tenant.id, "owner", email=signup.email)
     code, output = await run_tenantry(settings, *command)
     assert code == 0, output
-    assert await status_of(database, signup.id) == SignupStatus.PROVISIONED
+    assert (await signup_now(database, signup.id)).status == SignupStatus.PROVISIONED
     async with database.session() as session:
         event = (
             await session.execute(select(Event).where(Event.subject_id == signup.id))
