@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
+import pytest
 
+from tenantry.app import build_token_issuer
+from tenantry.auth import revocation
+from tenantry.auth import trust as trust_module
+from tenantry.auth.revision import bump_revision
 from tenantry.auth.revocation import RevocationList
+from tenantry.auth.trust import Trust
 from tenantry.config import Settings
+from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.models import RevocationKind
 from tests.auth.conftest import Cli, mint, status_of, until_status
@@ -76,3 +85,31 @@ class TestRevokeCommand:
     async def test_exactly_one_target(self, cli: Cli) -> None:
         assert (await cli("tokens", "revoke")).exit_code == 2
         assert (await cli("tokens", "revoke", "--user", "u", "--tenant", "t")).exit_code == 2
+
+
+class TestRevokedHere:
+    async def test_a_reload_that_read_before_the_commit_does_not_undo_it(
+        self, database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A revocation this process commits while a reload is reading stays in force."""
+        trust = Trust(database, settings, build_token_issuer(settings))
+        async with database.session() as session:
+            await bump_revision(session)  # the reload below has something to load
+        original = trust_module.load_revocations
+        reading, committed = asyncio.Event(), asyncio.Event()
+
+        async def slow_load(session: Any) -> RevocationList:
+            loaded = await original(session)  # read before the revocation lands
+            reading.set()
+            await committed.wait()
+            return loaded
+
+        monkeypatch.setattr(trust_module, "load_revocations", slow_load)
+        reload = asyncio.create_task(trust.refresh())
+        await reading.wait()
+        async with database.session() as session:
+            await revocation.revoke(session, settings, RevocationKind.SUBJECT, "usr_gone")
+        committed.set()
+        await reload
+        claims = {"jti": "jti_x", "sub": "usr_gone", "iat": int(clock.now().timestamp()) - 5}
+        assert trust.revocations.revoked(claims)

@@ -107,12 +107,16 @@ class RevocationList:
         """This list with one more revocation (a row just committed by this process)."""
         if row.kind == RevocationKind.JTI:
             return replace(self, jtis=self.jtis | {row.target})
-        cut_off = {row.target: int(row.issued_before.timestamp())}
+        moment = int(row.issued_before.timestamp())
+
+        def later(cut_offs: dict[str, int]) -> dict[str, int]:
+            return {**cut_offs, row.target: max(moment, cut_offs.get(row.target, moment))}
+
         if row.kind == RevocationKind.SUBJECT:
-            return replace(self, subjects={**self.subjects, **cut_off})
+            return replace(self, subjects=later(self.subjects))
         if row.kind == RevocationKind.TENANT:
-            return replace(self, tenants={**self.tenants, **cut_off})
-        return replace(self, members={**self.members, **cut_off})
+            return replace(self, tenants=later(self.tenants))
+        return replace(self, members=later(self.members))
 
     def revoked(self, claims: dict[str, Any]) -> bool:
         issued = claims["iat"]

@@ -12,6 +12,9 @@ and the check on each request costs a few dictionary lookups, no query.
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -36,19 +39,26 @@ class Trust:
         self.revocations = RevocationList()
         self.suspended: frozenset[str] = frozenset()  # tenants whose tokens are refused
         self._revision: int | None = None
-        # A change committed here is in force for this process's next request.
-        database.listen(REVOKED_TOPIC, self._revoked_here)
-        database.listen(SUSPENSION_TOPIC, self._suspension_here)
+        # Changes this process committed, with when: in force for its next request, and
+        # applied again over a reload that may have read the database before they landed.
+        self._here: list[tuple[float, Callable[[], None]]] = []
+        database.listen(REVOKED_TOPIC, lambda row: self._commit_here(self._revoke, row))
+        database.listen(SUSPENSION_TOPIC, lambda change: self._commit_here(self._suspend, change))
 
-    def _revoked_here(self, row: Any) -> None:
+    def _commit_here(self, apply: Callable[[Any], None], change: Any) -> None:
+        self._here.append((time.monotonic(), functools.partial(apply, change)))
+        apply(change)
+
+    def _revoke(self, row: Any) -> None:
         self.revocations = self.revocations.plus(row)
 
-    def _suspension_here(self, change: tuple[str, bool]) -> None:
+    def _suspend(self, change: tuple[str, bool]) -> None:
         tenant_id, suspended = change
         self.suspended = self.suspended | {tenant_id} if suspended else self.suspended - {tenant_id}
 
     async def refresh(self) -> None:
-        """Reload keys and revocations if any changed since the last look."""
+        """Reload keys, revocations and suspensions if any changed since the last look."""
+        started = time.monotonic()
         async with self.database.reader(cross_tenant="auth refresh") as session:
             revision = await read_revision(session)
             if revision == self._revision:
@@ -61,6 +71,11 @@ class Trust:
         self.revocations = revocations
         self.suspended = suspended
         self._revision = revision
+        # What this process committed before the reload began is in what it read; later
+        # changes may not be, so they are applied again (each is idempotent).
+        self._here = [(at, apply) for at, apply in self._here if at >= started]
+        for _, apply in self._here:
+            apply()
         log.info("auth_reloaded", revision=revision, signing_kid=issuer.signing_kid)
 
     async def run(self) -> None:
