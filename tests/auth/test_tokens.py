@@ -129,7 +129,7 @@ class TestOverHttp:
         response = await client.get("/v1/whoami")
         assert response.status_code == 401
         assert response.json()["code"] == "UNAUTHENTICATED"
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"] == 'Bearer realm="tenantry"'
 
     async def test_expired_token(self, client: httpx.AsyncClient, settings: Settings) -> None:
         token = _mint_for(settings)

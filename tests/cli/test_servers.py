@@ -41,9 +41,9 @@ def wait_until_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running(
-    args: list[str], env: dict[str, str], cwd: Path
+    args: list[str], env: dict[str, str], cwd: Path, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [TENANTRY, *args, "--port", str(port)],
         env=env,

@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from tenantry.auth.denials import DenialLog
-from tenantry.auth.dependencies import Authenticated
+from tenantry.auth.dependencies import REALM, Authenticated
 from tenantry.auth.jwt import Audience
 from tenantry.auth.principals import Principal
 from tenantry.db import DbSession
@@ -99,7 +99,13 @@ class TenantAccess:
             raise deny(request, principal, "tenant_suspended", "The tenant is suspended")
         if integration and principal.scopes.isdisjoint(self.scopes):
             needed = _one_of(self.scopes)
-            raise deny(request, principal, "scope_missing", f"This route needs scope {needed}")
+            refusal = deny(request, principal, "scope_missing", f"This route needs scope {needed}")
+            # RFC 6750 §3.1: which scope would do.
+            scope = " ".join(sorted(self.scopes))
+            refusal.headers = {
+                "WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'
+            }
+            raise refusal
         if not integration and principal.roles.isdisjoint(self.roles):
             needed = _one_of(self.roles)
             raise deny(request, principal, "role_mismatch", f"This route needs role {needed}")

@@ -19,10 +19,25 @@ _bearer = HTTPBearer(auto_error=False, description="An access token (JWT) from T
 OptionalBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+REALM = 'Bearer realm="tenantry"'
+
+
 def bearer_token(credentials: OptionalBearer) -> str:
     if credentials is None or not credentials.credentials.strip():
-        raise Unauthenticated("Send an access token as 'Authorization: Bearer <token>'")
+        # RFC 6750 §3.1: a request without credentials gets the challenge, no error code.
+        raise Unauthenticated(
+            "Send an access token as 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": REALM},
+        )
     return credentials.credentials.strip()
+
+
+def _invalid_token(exc: Unauthenticated) -> Unauthenticated:
+    """The same refusal, with the RFC 6750 challenge that names the token as the problem."""
+    description = exc.detail.replace('"', "'")
+    challenge = f'{REALM}, error="invalid_token", error_description="{description}"'
+    exc.headers = {**(exc.headers or {}), "WWW-Authenticate": challenge}
+    return exc
 
 
 async def _authenticated(
@@ -30,9 +45,12 @@ async def _authenticated(
 ) -> Principal:
     state = state_of(request)
     issuer: TokenIssuer = state.tokens
-    claims = issuer.verify(token)
-    trust: Trust = state.trust
-    trust.check(claims)
+    try:
+        claims = issuer.verify(token)
+        trust: Trust = state.trust
+        trust.check(claims)
+    except Unauthenticated as exc:
+        raise _invalid_token(exc) from None
     principal = Principal.from_claims(claims)
     structlog.contextvars.bind_contextvars(user_id=principal.subject, tenant_id=principal.tenant_id)
     return principal

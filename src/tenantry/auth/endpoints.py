@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth import login as login_service
-from tenantry.auth import passwords, revocation, sessions
+from tenantry.auth import oauth, passwords, revocation, sessions
 from tenantry.auth.dependencies import Authenticated, OptionalBearer
-from tenantry.auth.jwt import Audience
+from tenantry.auth.jwt import Audience, TokenIssuer
 from tenantry.auth.schemas import (
     Accepted,
+    AuthorizationServerMetadata,
     Claims,
     ClientCredentialsGrant,
     Jwks,
     LoginRequest,
     LoginVerify,
     LogoutRequest,
+    OpenIdConfiguration,
     PasswordChange,
     PasswordGrant,
     RefreshGrant,
@@ -29,11 +31,12 @@ from tenantry.auth.schemas import (
     TokenGrantResponse,
 )
 from tenantry.auth.signing_keys import JWKS_MAX_AGE
+from tenantry.config import Settings
 from tenantry.db import PlatformSession
 from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed, problem_response
 from tenantry.integration_key import service as integration_keys
-from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
+from tenantry.kit.ratelimit import Limit, RateLimiter, request_ip
 from tenantry.models import RevocationKind
 from tenantry.state import state_of
 
@@ -53,6 +56,42 @@ async def jwks(request: Request) -> JSONResponse:
     )
 
 
+def _metadata(settings: Settings) -> dict[str, Any]:
+    base = settings.public_url.rstrip("/")
+    return {
+        "issuer": settings.public_url,
+        "token_endpoint": f"{base}/v1/auth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "grant_types_supported": list(oauth.GRANT_TYPES),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": sorted(integration_keys.SCOPES),
+        # No authorization endpoint: tokens come from the token endpoint alone.
+        "response_types_supported": [],
+    }
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    response_model=AuthorizationServerMetadata,
+    summary="RFC 8414 metadata: the issuer, its token endpoint and its keys",
+)
+async def authorization_server(settings: SettingsDep) -> AuthorizationServerMetadata:
+    return AuthorizationServerMetadata(**_metadata(settings))
+
+
+@router.get(
+    "/.well-known/openid-configuration",
+    response_model=OpenIdConfiguration,
+    summary="OpenID discovery, for verifiers that look there (the fields that apply)",
+)
+async def openid_configuration(settings: SettingsDep) -> OpenIdConfiguration:
+    return OpenIdConfiguration(
+        **_metadata(settings),
+        subject_types_supported=["public"],
+        id_token_signing_alg_values_supported=["EdDSA"],
+    )
+
+
 @router.get(
     "/v1/whoami", response_model=Claims, summary="The verified claims of the caller's token"
 )
@@ -60,72 +99,99 @@ async def whoami(principal: Authenticated) -> dict[str, Any]:
     return principal.claims
 
 
-async def _token_body(request: Request) -> dict[str, Any]:
-    """The token request as a form (OAuth 2) or as JSON."""
-    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            "Send a form or a JSON object", errors=[{"field": "body", "message": "not an object"}]
-        )
-    return body
-
-
 @router.post(
     "/v1/auth/token",
     response_model=TokenGrantResponse,
-    summary="Exchange a grant (refresh token, password, client credentials) for tokens",
+    summary="OAuth 2.0 token endpoint: client credentials, refresh token or password grant",
 )
-async def token(request: Request, session: PlatformSession) -> JSONResponse:
-    body = await _token_body(request)
+async def token(
+    request: Request,
+    session: PlatformSession,
+    settings: SettingsDep,
+    issuer: IssuerDep,
+    limiter: LimiterDep,
+) -> JSONResponse:
+    grant_type: str | None = None
+    basic = False
     try:
-        grant = _GRANTS.validate_python(body)
+        body = await oauth.read_body(request)
+        grant_type = oauth.check_grant_type(body)
+        client = oauth.client_auth(request, body)
+        basic = client is not None and client.basic
+        grant = _GRANTS.validate_python({**body, **_client_fields(client)})
+        answer = await _grant(request, session, settings, issuer, limiter, grant)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]}
+            {"field": ".".join(map(str, e["loc"][1:] or e["loc"])) or "body", "message": e["msg"]}
             for e in exc.errors()
         ]
-        raise ValidationFailed("The token request is not valid", errors=errors) from None
-    state = state_of(request)
+        invalid = ValidationFailed("The token request is not valid", errors=errors)
+        raise oauth.OAuthRefusal(invalid, grant_type) from None
+    except TenantryError as exc:
+        raise oauth.OAuthRefusal(exc, grant_type, basic=basic) from exc
+    if isinstance(answer, TenantryError):
+        # Returned, not raised: a reused refresh token's family stays revoked.
+        refusal = oauth.OAuthRefusal(answer, grant_type)
+        return problem_response(refusal.to_problem(), refusal.headers)
+    payload, headers = answer
+    return JSONResponse(payload, headers={**headers, **oauth.NO_CACHE})
+
+
+def _client_fields(client: oauth.ClientAuth | None) -> dict[str, str]:
+    """The authenticated client as grant fields (Basic credentials join the body's)."""
+    if client is None:
+        return {}
+    fields = {"client_secret": client.client_secret}
+    if client.client_id:
+        fields["client_id"] = client.client_id
+    return fields
+
+
+async def _grant(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    issuer: TokenIssuer,
+    limiter: RateLimiter,
+    grant: Grant,
+) -> tuple[dict[str, Any], dict[str, str]] | TenantryError:
+    """The grant's answer and its extra headers, or a refusal that must commit."""
     if isinstance(grant, ClientCredentialsGrant):
-        access, key = await integration_keys.exchange(
-            session, state.settings, state.tokens, grant.client_secret
+        access, scopes = await integration_keys.exchange(
+            session,
+            settings,
+            issuer,
+            grant.client_secret,
+            client_id=grant.client_id,
+            scope=grant.scope,
         )
         body = {
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": int(state.settings.access_token_ttl.total_seconds()),
-            "scope": " ".join(key.scopes),
+            "expires_in": int(settings.access_token_ttl.total_seconds()),
+            "scope": " ".join(scopes),
         }
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        return body, {}
     if isinstance(grant, PasswordGrant):
         ip = request_ip(request)
         limits = [
-            (Limit.of("password-ip", state.settings.password_limit_per_ip), ip),
-            (
-                Limit.of("password-account", state.settings.password_limit_per_account),
-                grant.username,
-            ),
+            (Limit.of("password-ip", settings.password_limit_per_ip), ip),
+            (Limit.of("password-account", settings.password_limit_per_account), grant.username),
         ]
-        headers = await limiter_of(request).enforce(limits, ip=ip)
+        headers = await limiter.enforce(limits, ip=ip)
         pair = await passwords.login(
             session,
-            state.settings,
-            state.tokens,
+            settings,
+            issuer,
             email=grant.username.lower(),
             password=grant.password,
             tenant_id=grant.tenant_id,
         )
-        return JSONResponse(pair.to_response(), headers={**headers, "Cache-Control": "no-store"})
-    result = await sessions.rotate(session, state.settings, state.tokens, grant.refresh_token)
+        return pair.to_response(), headers
+    result = await sessions.rotate(session, settings, issuer, grant.refresh_token)
     if isinstance(result, sessions.TokenPair):
-        return JSONResponse(result.to_response(), headers={"Cache-Control": "no-store"})
-    # Returned, not raised: a revoked family must stay revoked.
-    return problem_response(result.to_problem(), result.headers)
+        return result.to_response(), {}
+    return result
 
 
 @router.post("/v1/auth/password", status_code=204, summary="Set or change the caller's password")

@@ -135,6 +135,11 @@ class KeySet:
 VERIFIED_CACHE_SIZE = 10_000
 
 
+# RFC 9068; tokens minted before it carry "JWT" and still verify.
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
+FIRST_PARTY_CLIENT = "tenantry"  # the client_id of tokens Tenantry issues to people
+
+
 class TokenIssuer:
     """Mints and verifies access tokens for one deployment (its issuer URL)."""
 
@@ -169,13 +174,16 @@ class TokenIssuer:
         roles: Iterable[str] = (),
         scopes: Iterable[str] = (),
         tenant_id: str | None = None,
+        client_id: str = FIRST_PARTY_CLIENT,
     ) -> tuple[str, dict[str, Any]]:
-        """Return `(token, claims)`."""
+        """Return `(token, claims)`: a JWT access token as RFC 9068 profiles it (`typ: at+jwt`,
+        `client_id`: the integration key for integrations, Tenantry itself otherwise)."""
         now = utcnow()
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject,
             "aud": audience.value,
+            "client_id": client_id,
             "iat": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
             "jti": new_id("jti"),
@@ -186,7 +194,10 @@ class TokenIssuer:
             claims["tenant_id"] = tenant_id
         keys = self._keyset
         token = jwt.encode(
-            claims, keys.private, algorithm=ALGORITHM, headers={"kid": keys.signing_kid}
+            claims,
+            keys.private,
+            algorithm=ALGORITHM,
+            headers={"kid": keys.signing_kid, "typ": ACCESS_TOKEN_TYPE},
         )
         return token, claims
 

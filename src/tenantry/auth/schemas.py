@@ -54,12 +54,15 @@ class PasswordChange(BaseModel):
 
 
 class ClientCredentialsGrant(BaseModel):
-    """An integration key (`client_secret`) for an access token."""
+    """An integration key for an access token: `client_id` is the key's id (optional for
+    callers from before it was asked), `client_secret` its secret; `scope` narrows the grant."""
 
     model_config = ConfigDict(extra="ignore")
 
     grant_type: Literal["client_credentials"]
     client_secret: str = Field(min_length=1, max_length=200)
+    client_id: str | None = Field(default=None, max_length=40)
+    scope: str | None = Field(default=None, max_length=500)
 
 
 class SessionTokens(BaseModel):
@@ -98,6 +101,7 @@ class Claims(BaseModel):
     jti: str
     roles: list[str]
     scope: str
+    client_id: str | None = None  # RFC 9068; absent from tokens minted before it
     tenant_id: str | None = None
 
 
@@ -107,3 +111,22 @@ class Jwks(BaseModel):
 
 class Accepted(BaseModel):
     detail: str
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414: where verifiers and clients find the issuer's endpoints and keys."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    scopes_supported: list[str]
+    response_types_supported: list[str]
+
+
+class OpenIdConfiguration(AuthorizationServerMetadata):
+    """The OpenID Connect discovery fields that apply to a token-only issuer."""
+
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth import revocation
 from tenantry.auth.jwt import Audience, TokenIssuer
+from tenantry.auth.oauth import InvalidScope
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
 from tenantry.errors import (
@@ -111,9 +113,17 @@ def _refuse(error: TenantryError, reason: str, raw: str) -> TenantryError:
 
 
 async def exchange(
-    session: AsyncSession, settings: Settings, issuer: TokenIssuer, raw: str
-) -> tuple[str, IntegrationKey]:
-    """A 15-minute integration token for a live key; refusals are counted and logged by prefix."""
+    session: AsyncSession,
+    settings: Settings,
+    issuer: TokenIssuer,
+    raw: str,
+    *,
+    client_id: str | None = None,
+    scope: str | None = None,
+) -> tuple[str, list[str]]:
+    """A 15-minute integration token for a live key, and the scopes it grants: all the key's,
+    or those of `scope` (each must be the key's). `client_id`, when sent, must be the key's
+    id. Refusals are counted and logged by the key's display prefix."""
     digest = hash_secret(raw, server_secret(settings))
     found = (
         await session.execute(
@@ -126,13 +136,16 @@ async def exchange(
     if found is None:
         raise _refuse(Unauthenticated("The key is not valid"), "unknown", raw)
     key, tenant_status = found
-    if tenant_status == TenantStatus.SUSPENDED:
-        suspended = Forbidden("The key's tenant is suspended", reason="tenant_suspended")
-        raise _refuse(suspended, "tenant_suspended", raw)
+    if client_id is not None and not secrets.compare_digest(client_id, key.id):
+        raise _refuse(Unauthenticated("The client id is not this key's"), "client_mismatch", raw)
     if key.revoked_at is not None:
         raise _refuse(TokenRevoked("The key has been revoked"), "revoked", raw)
     if key.expires_at is not None and key.expires_at <= now:
         raise _refuse(TokenExpired("The key has expired"), "expired", raw)
+    if tenant_status == TenantStatus.SUSPENDED:
+        suspended = Forbidden("The key's tenant is suspended", reason="tenant_suspended")
+        raise _refuse(suspended, "tenant_suspended", raw)
+    granted = _granted(key, scope)
     if key.last_used_at is None or key.last_used_at <= now - LAST_USED_EVERY:
         # Conditional too: of concurrent exchanges, one writes.
         await session.execute(
@@ -151,7 +164,17 @@ async def exchange(
         subject=key.id,
         audience=Audience.INTEGRATION,
         ttl=settings.access_token_ttl,
-        scopes=key.scopes,
+        scopes=granted,
         tenant_id=key.tenant_id,
+        client_id=key.id,
     )
-    return token, key
+    return token, granted
+
+
+def _granted(key: IntegrationKey, scope: str | None) -> list[str]:
+    if not scope or not scope.strip():
+        return list(key.scopes)
+    asked = sorted(set(scope.split()))
+    if missing := [name for name in asked if name not in key.scopes]:
+        raise InvalidScope(f"the key does not hold {' '.join(missing)}")
+    return asked
