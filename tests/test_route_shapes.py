@@ -37,3 +37,31 @@ def test_the_openapi_document_names_each_response_schema(tmp_path: Path) -> None
                     continue
                 schema = response["content"]["application/json"]["schema"]
                 assert "$ref" in schema, f"{method} {path} {code}: {schema}"
+
+
+def test_every_error_is_a_documented_problem_and_no_422_shape_is_left(tmp_path: Path) -> None:
+    document = create_app(make_settings(tmp_path)).openapi()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and {"code", "status"} <= set(
+        schemas["Problem"]["properties"]
+    )
+    assert set(document["components"]["securitySchemes"]) == {"HTTPBearer", "clientSecretBasic"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            errors = {c: r for c, r in operation["responses"].items() if c >= "400"}
+            assert {"400", "500"} <= set(errors), (method, path)
+            for code, response in errors.items():
+                (media_type, content), *_ = response["content"].items()
+                if path.startswith("/health"):
+                    continue  # a 503 there carries the health report
+                assert media_type == "application/problem+json", (method, path, code)
+                assert content["schema"] == {"$ref": "#/components/schemas/Problem"}
+            idempotent = any(
+                p["in"] == "header" and p["name"].lower() == "idempotency-key"
+                for p in operation.get("parameters", [])
+            )
+            assert ("422" in errors) == idempotent, (method, path)
+            if operation.get("security") and path != "/v1/auth/token":
+                assert {"401", "403"} <= set(errors), (method, path)
+    token = document["paths"]["/v1/auth/token"]["post"]
+    assert "application/x-www-form-urlencoded" in token["requestBody"]["content"]

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 import structlog
 from fastapi import FastAPI
 
-from tenantry import __version__
+from tenantry import __version__, openapi
 from tenantry.api import ROUTERS
 from tenantry.auth.denials import DenialLog
 from tenantry.auth.jwt import TokenIssuer
@@ -107,6 +107,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    openapi.install(app)
     for router in ROUTERS:
         app.include_router(router)
     # Added last = outermost: the request id is known before the body reader answers.

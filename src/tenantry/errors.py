@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.logging import current_request_id
@@ -137,3 +138,25 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled_exception", error_type=type(exc).__name__)
         body = problem(500, "INTERNAL", "An unexpected error occurred", request_id=request_id)
         return problem_response(body, {"X-Request-ID": request_id} if request_id else None)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of the API is answered, with our fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="The stable machine value: act on this, not on the text")
+    errors: list[FieldError] | None = Field(default=None, description="400 VALIDATION: per field")
+    reason: str | None = Field(default=None, description="403 FORBIDDEN: why it was refused")
+    attempts_remaining: int | None = Field(default=None, description="400 OTP_INVALID")
+    error: str | None = Field(default=None, description="The token endpoint: RFC 6749 §5.2")
+    error_description: str | None = None

@@ -29,6 +29,7 @@ from tenantry.auth.schemas import (
     RefreshGrant,
     SessionTokens,
     TokenGrantResponse,
+    TokenRequest,
 )
 from tenantry.auth.signing_keys import JWKS_MAX_AGE
 from tenantry.config import Settings
@@ -38,6 +39,7 @@ from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed, pr
 from tenantry.integration_key import service as integration_keys
 from tenantry.kit.ratelimit import Limit, RateLimiter, request_ip
 from tenantry.models import RevocationKind
+from tenantry.openapi import problems
 from tenantry.state import state_of
 
 router = APIRouter(tags=["auth"])
@@ -99,8 +101,24 @@ async def whoami(principal: Authenticated) -> dict[str, Any]:
     return principal.claims
 
 
+_TOKEN_REQUEST_SCHEMA = TokenRequest.model_json_schema()
+TOKEN_REQUEST_DOCS = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            oauth.FORM: {"schema": _TOKEN_REQUEST_SCHEMA},
+            "application/json": {"schema": _TOKEN_REQUEST_SCHEMA},
+        },
+    },
+    # Integrations authenticate as clients; people's grants need no client authentication.
+    "security": [{}, {"clientSecretBasic": []}],
+}
+
+
 @router.post(
     "/v1/auth/token",
+    responses=problems(401, 403, 415, 429),
+    openapi_extra=TOKEN_REQUEST_DOCS,
     response_model=TokenGrantResponse,
     summary="OAuth 2.0 token endpoint: client credentials, refresh token or password grant",
 )
@@ -236,6 +254,7 @@ _GRANTS: TypeAdapter[Grant] = TypeAdapter(Annotated[Grant, Field(discriminator="
 
 @router.post(
     "/v1/auth/login",
+    responses=problems(429),
     status_code=202,
     response_model=Accepted,
     summary="Mail a sign-in code (202 whether or not the address has an account)",
@@ -260,6 +279,7 @@ async def login(
 
 @router.post(
     "/v1/auth/login/verify",
+    responses=problems(401, 429),
     response_model=SessionTokens,
     summary="Exchange the sign-in code for tokens",
 )

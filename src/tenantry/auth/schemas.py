@@ -130,3 +130,19 @@ class OpenIdConfiguration(AuthorizationServerMetadata):
 
     subject_types_supported: list[str]
     id_token_signing_alg_values_supported: list[str]
+
+
+class TokenRequest(BaseModel):
+    """The token endpoint's parameters, as a form (or a JSON object): which ones a grant
+    takes is said with each. Documents the body the endpoint reads itself."""
+
+    grant_type: Literal["client_credentials", "refresh_token", "password"]
+    client_id: str | None = Field(default=None, description="client_credentials: the key's id")
+    client_secret: str | None = Field(
+        default=None, description="client_credentials: the key (or use HTTP Basic)"
+    )
+    scope: str | None = Field(default=None, description="client_credentials: narrower scopes")
+    refresh_token: str | None = Field(default=None, description="refresh_token")
+    username: str | None = Field(default=None, description="password: the email")
+    password: str | None = Field(default=None, description="password")
+    tenant_id: str | None = Field(default=None, description="password: which tenant")

@@ -14,6 +14,7 @@ from tenantry.integration_key.schemas import KeyCreate, KeyCreated, KeyRead
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page
 from tenantry.models import IntegrationKey
+from tenantry.openapi import problems
 from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/keys", tags=["integration keys"])
@@ -62,7 +63,12 @@ async def list_keys(tenant_id: str, _: KeyReader, session: DbReader) -> dict[str
     return {"data": [_read(key).model_dump(mode="json") for key in keys], "next_cursor": None}
 
 
-@router.post("/{key_id}/revoke", response_model=KeyRead, summary="Revoke a key for good")
+@router.post(
+    "/{key_id}/revoke",
+    responses=problems(409),
+    response_model=KeyRead,
+    summary="Revoke a key for good",
+)
 async def revoke_key(
     tenant_id: str, key_id: str, _: KeyManager, request: Request, session: DbSession
 ) -> KeyRead:

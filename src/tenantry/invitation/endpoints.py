@@ -28,6 +28,7 @@ from tenantry.invitation.schemas import (
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import Invitation, InvitationStatus, User
+from tenantry.openapi import problems
 from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/invitations", tags=["invitations"])
@@ -50,7 +51,13 @@ def _read(invitation: Invitation) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@router.post("", status_code=201, response_model=InvitationRead, summary="Invite someone")
+@router.post(
+    "",
+    responses=problems(409),
+    status_code=201,
+    response_model=InvitationRead,
+    summary="Invite someone",
+)
 async def create_invitation(
     tenant_id: str,
     payload: InvitationCreate,
@@ -90,7 +97,12 @@ async def list_invitations(
     return page_of(list(rows), page.limit, _read)
 
 
-@router.post("/{invitation_id}/resend", response_model=InvitationRead, summary="A new link")
+@router.post(
+    "/{invitation_id}/resend",
+    responses=problems(409),
+    response_model=InvitationRead,
+    summary="A new link",
+)
 async def resend_invitation(
     tenant_id: str,
     invitation_id: str,
@@ -102,7 +114,12 @@ async def resend_invitation(
     return _read(await service.resend(session, state_of(request).settings, invitation))
 
 
-@router.post("/{invitation_id}/revoke", response_model=InvitationRead, summary="Withdraw it")
+@router.post(
+    "/{invitation_id}/revoke",
+    responses=problems(409),
+    response_model=InvitationRead,
+    summary="Withdraw it",
+)
 async def revoke_invitation(
     tenant_id: str, invitation_id: str, _: InvitationManager, session: DbSession
 ) -> dict[str, Any]:
@@ -120,7 +137,12 @@ async def _watched(request: Request, action: Callable[[], Awaitable[T]]) -> T:
         raise
 
 
-@public.get("/lookup", response_model=InvitationLookup, summary="What a link invites to")
+@public.get(
+    "/lookup",
+    responses=problems(410, 429),
+    response_model=InvitationLookup,
+    summary="What a link invites to",
+)
 async def lookup(
     request: Request,
     session: PlatformSession,
@@ -162,6 +184,7 @@ async def _accept(
 
 @public.post(
     "/accept",
+    responses=problems(409, 410, 429),
     response_model=SessionTokens,
     summary="Spend the link: join the tenant and get its tokens",
 )

@@ -14,6 +14,7 @@ from tenantry.job.schemas import JobRead, JobSubmit
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import Job, JobStatus
+from tenantry.openapi import problems
 from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/jobs", tags=["jobs"])
@@ -25,6 +26,7 @@ def _read(job: Job) -> dict[str, Any]:
 
 @router.post(
     "",
+    responses=problems(429),
     status_code=202,
     response_model=JobRead,
     summary="Submit a job (429 with Retry-After when an admission cap is reached)",
@@ -71,7 +73,12 @@ async def get_job(tenant_id: str, job_id: str, _: JobReader, session: DbReader) 
     return JobRead.model_validate(job, from_attributes=True)
 
 
-@router.post("/{job_id}/cancel", response_model=JobRead, summary="Cancel a PENDING job")
+@router.post(
+    "/{job_id}/cancel",
+    responses=problems(409),
+    response_model=JobRead,
+    summary="Cancel a PENDING job",
+)
 async def cancel_job(tenant_id: str, job_id: str, _: JobSubmitter, session: DbSession) -> JobRead:
     job = await service.cancel_submitted(session, tenant_id, job_id)
     return JobRead.model_validate(job, from_attributes=True)

@@ -12,6 +12,7 @@ from tenantry.db import PlatformReader, PlatformSession
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import SignupSession, SignupStatus
+from tenantry.openapi import problems
 from tenantry.signup import service
 from tenantry.signup.schemas import SignupState, SignupSummary
 
@@ -44,6 +45,7 @@ async def list_sessions(
 
 @router.post(
     "/{signup_id}/retry",
+    responses=problems(409),
     status_code=202,
     response_model=SignupSummary,
     summary="Resume a REVIEW_REQUIRED or FAILED provisioning run from its last checkpoint",

@@ -17,6 +17,7 @@ from tenantry.kit.otp import OtpInvalid
 from tenantry.kit.ratelimit import Limit, request_ip
 from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
 from tenantry.models import SignupSession
+from tenantry.openapi import problems
 from tenantry.provisioning.service import checkpoints, step_view
 from tenantry.signup import service
 from tenantry.signup.schemas import (
@@ -38,6 +39,10 @@ def _created(signup: SignupSession) -> SignupCreated:
 
 @router.post(
     "",
+    responses={
+        **problems(409, 429, 503),
+        200: {"model": SignupCreated, "description": "The same session, already pending"},
+    },
     status_code=201,
     response_model=SignupCreated,
     summary="Start a signup: a 6-digit code is mailed (200: the same session, already pending)",
@@ -85,6 +90,7 @@ async def read_signup(signup_id: str, session: PlatformSession) -> SignupRead:
 
 @router.post(
     "/{signup_id}/resend",
+    responses=problems(409, 410, 429),
     status_code=202,
     response_model=SignupCreated,
     summary="Mail a new code (the old one dies); 429 within the cooldown",
@@ -105,6 +111,7 @@ async def resend_code(
 
 @router.post(
     "/{signup_id}/verify",
+    responses=problems(409, 410, 423, 429),
     response_model=SignupVerified,
     summary="Check the mailed code: provisioning starts and a continuation token is issued",
 )
@@ -139,6 +146,7 @@ async def verify_code(
 
 @router.post(
     "/{signup_id}/session",
+    responses=problems(401, 409),
     response_model=SessionTokens,
     summary="Exchange the continuation token for the owner's tokens, once the tenant exists",
 )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.auth.access import PlatformAdmin
 from tenantry.auth.principals import Principal
 from tenantry.db import PlatformSession
+from tenantry.openapi import problems
 from tenantry.tenant import service
 from tenantry.tenant.schemas import TenantRead
 
@@ -32,6 +33,7 @@ async def _set(
 
 @router.post(
     "/suspend",
+    responses=problems(409),
     response_model=TenantRead,
     summary="Suspend: its tokens and keys are refused (403 tenant_suspended), its jobs wait",
 )
@@ -41,7 +43,9 @@ async def suspend(
     return await _set(tenant_id, True, payload, caller, session)
 
 
-@router.post("/reactivate", response_model=TenantRead, summary="Lift a suspension")
+@router.post(
+    "/reactivate", responses=problems(409), response_model=TenantRead, summary="Lift a suspension"
+)
 async def reactivate(
     tenant_id: str, payload: Reason, caller: PlatformAdmin, session: PlatformSession
 ) -> TenantRead:

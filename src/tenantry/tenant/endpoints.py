@@ -11,6 +11,7 @@ from tenantry.db import DbReader, DbSession
 from tenantry.deps import SettingsDep
 from tenantry.kit.pagination import Page, PageQuery, encode_cursor
 from tenantry.models import SignupStatus
+from tenantry.openapi import problems
 from tenantry.provisioning.service import checkpoints, step_view
 from tenantry.tenant import members, service
 from tenantry.tenant.schemas import (
@@ -52,6 +53,7 @@ async def list_members(
 
 @router.patch(
     "/members/{user_id}",
+    responses=problems(409),
     response_model=MemberRole,
     summary="Change a member's role (a tenant keeps an owner)",
 )
@@ -74,7 +76,10 @@ async def change_role(
 
 
 @router.delete(
-    "/members/{user_id}", status_code=204, summary="Remove a member (a tenant keeps an owner)"
+    "/members/{user_id}",
+    responses=problems(409),
+    status_code=204,
+    summary="Remove a member (a tenant keeps an owner)",
 )
 async def remove_member(
     tenant_id: str,
