@@ -60,3 +60,19 @@ class TestMetrics:
         text = (await client.get("/metrics")).text
         assert 'route="<unmatched>"' in text
         assert "/no/such/path/123" not in text
+
+
+class TestBodies:
+    async def test_a_body_no_route_reads_is_415_and_json_or_forms_go_through(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        body = b'{"org_name": "A", "slug": "abc", "email": "a@example.com", "plan": "starter"}'
+        for content_type in ("text/plain", "application/xml", None):
+            headers = {"content-type": content_type} if content_type else {}
+            refused = await client.post("/v1/signup", content=body, headers=headers)
+            assert refused.status_code == 415, content_type
+            assert refused.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        accepted = await client.post(
+            "/v1/signup", content=body, headers={"content-type": "application/json; charset=utf-8"}
+        )
+        assert accepted.status_code == 201, accepted.text

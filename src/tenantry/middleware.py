@@ -96,7 +96,8 @@ class BodyReaderMiddleware:
     is taken, while a client is still sending: a client that trickles its body ties up
     only its own socket, and gets `408 REQUEST_TIMEOUT` when the deadline passes. A body
     over the cap is `413 PAYLOAD_TOO_LARGE`, refused before it is read when it says so
-    in Content-Length.
+    in Content-Length; a body that is neither JSON nor a form (nor says what it is) is
+    `415 UNSUPPORTED_MEDIA_TYPE`.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
@@ -130,6 +131,10 @@ class BodyReaderMiddleware:
             return
         except _Disconnected:
             return
+        if body and not _readable(_header(scope, b"content-type")):
+            detail = "Send the body as application/json or application/x-www-form-urlencoded"
+            await _refuse(send, 415, "UNSUPPORTED_MEDIA_TYPE", detail)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -158,6 +163,15 @@ class BodyReaderMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+# What a route of this API reads: JSON (with `+json` types) and forms.
+_READABLE = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _readable(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type in _READABLE or media_type.endswith("+json")
 
 
 class _TooLarge(Exception):

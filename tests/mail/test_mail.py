@@ -123,6 +123,7 @@ class TestFileBackend:
         assert parsed["To"] == "ada@example.com"
         assert parsed["Subject"] == f"{CODE} is your Tenantry verification code"
         assert parsed["Message-ID"] == sent.message_id
+        assert path.name == f"{mail_id}.eml"  # named from the Message-ID's local part
         bodies = {
             part.get_content_type(): part.get_payload(decode=True).decode()
             for part in parsed.walk()
@@ -151,6 +152,10 @@ class TestSmtp:
             await wait_mail(database, mail_id, MailStatus.SENT)
         (received,) = smtp.inbox.messages
         assert received["To"] == "ada@example.com" and CODE in received.as_string()
+        # RFC 3834, and nothing of ours but the Message-ID leaves with the mail.
+        assert received["Auto-Submitted"] == "auto-generated"
+        assert mail_id not in {v for k, v in received.items() if k != "Message-ID"}
+        assert not [k for k in received if k.lower().startswith("x-tenantry")]
 
     async def test_a_server_down_for_a_while_loses_nothing(
         self, database: Database, smtp_settings: Settings, smtp: SmtpServer

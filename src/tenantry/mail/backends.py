@@ -27,6 +27,11 @@ class MailBackend(Protocol):
         """Raise if the backend cannot take mail now (for the deep health check)."""
 
 
+def outbox_id(message: EmailMessage) -> str:
+    """The outbox id a message was composed from: the local part of its Message-ID."""
+    return str(message["Message-ID"]).strip().strip("<>").split("@", 1)[0]
+
+
 class FileBackend:
     """One `.eml` file per message, named by its id: a second send overwrites, never duplicates."""
 
@@ -38,7 +43,7 @@ class FileBackend:
 
     def _write(self, message: EmailMessage) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = str(message["X-Tenantry-Message"])
+        name = outbox_id(message)
         temporary = self.directory / f".{name}.tmp"
         temporary.write_bytes(bytes(message))
         os.replace(temporary, self.directory / f"{name}.eml")

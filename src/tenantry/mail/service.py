@@ -61,13 +61,16 @@ async def queue_mail(
 
 
 def compose(message: MailMessage, rendered: Rendered, sender: str) -> EmailMessage:
+    """The message as it leaves: a transactional mail (no List-Unsubscribe: it is not a
+    list), with no internal header; the outbox id travels only in the Message-ID."""
     email = EmailMessage()
     email["From"] = sender
     email["To"] = message.to_address
     email["Subject"] = rendered.subject
     email["Date"] = format_datetime(message.created_at)
-    email["Message-ID"] = message.message_id
-    email["X-Tenantry-Message"] = message.id
+    email["Message-ID"] = message.message_id  # its local part is the outbox id
+    # RFC 3834: written by a program, so vacation and out-of-office replies stay away.
+    email["Auto-Submitted"] = "auto-generated"
     email.set_content(rendered.text)
     email.add_alternative(rendered.html, subtype="html")
     return email
