@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 import structlog
 from fastapi import FastAPI
 
-from tenantry import __version__, openapi
+from tenantry import __version__, apidocs, openapi
 from tenantry.api import ROUTERS
 from tenantry.auth.denials import DenialLog
 from tenantry.auth.jwt import TokenIssuer
@@ -105,9 +105,12 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         version=__version__,
         summary="Onboarding and tenant-lifecycle control plane",
         lifespan=lifespan,
+        docs_url=None,  # served by tenantry.apidocs, with their assets
+        redoc_url=None,
     )
     install_error_handlers(app)
     openapi.install(app)
+    apidocs.install(app)
     for router in ROUTERS:
         app.include_router(router)
     # Added last = outermost: the request id is known before the body reader answers.

@@ -3,12 +3,9 @@ against a `tenantry serve` process on the test's database."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.async_api import async_playwright
 from sqlalchemy import select
 
@@ -16,28 +13,9 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.models import Invitation
 from tests.cli.test_servers import _env, running
-from tests.fixtures.servers import _unavailable
+from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.signup import invitation_token
 from tests.tenant.conftest import auth
-
-CHROMIUM = "/usr/bin/chromium"
-# Chromium on a closed network: no background connections, a fresh profile (as root: no sandbox).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:
-        _unavailable("Chromium (apt-get install chromium)", "TENANTRY_TEST_REQUIRE_BROWSER")
-    return CHROMIUM
 
 
 async def status_of(database: Database) -> str:
