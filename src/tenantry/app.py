@@ -105,6 +105,9 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         version=__version__,
         summary="Onboarding and tenant-lifecycle control plane",
         lifespan=lifespan,
+        # operationId = the endpoint's name: generated clients get `start_signup`, not
+        # `start_signup_v1_signup_post` (tenantry.openapi checks they are unique).
+        generate_unique_id_function=lambda route: route.name,
         docs_url=None,  # served by tenantry.apidocs, with their assets
         redoc_url=None,
     )

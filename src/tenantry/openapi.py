@@ -71,6 +71,9 @@ def build(app: FastAPI) -> dict[str, Any]:
         "scheme": "basic",
         "description": "An integration key at the token endpoint: its id and its secret",
     }
+    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
+        raise RuntimeError(f"endpoints share a name, so an operationId: {duplicates}")
     for operations in document["paths"].values():
         for operation in operations.values():
             _as_problems(operation)
