@@ -26,17 +26,21 @@ CSP = (
 )
 HEADERS = {"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer"}
 
+# Read once: the pages never change while the process runs.
+SWAGGER_PAGE = (HERE / "swagger.html").read_text()
+REDOC_PAGE = (HERE / "redoc.html").read_text()
+
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/docs")
 async def swagger_ui() -> HTMLResponse:
-    return HTMLResponse((HERE / "swagger.html").read_text(), headers=HEADERS)
+    return HTMLResponse(SWAGGER_PAGE, headers=HEADERS)
 
 
 @router.get("/redoc")
 async def redoc() -> HTMLResponse:
-    return HTMLResponse((HERE / "redoc.html").read_text(), headers=HEADERS)
+    return HTMLResponse(REDOC_PAGE, headers=HEADERS)
 
 
 @router.get(f"{ASSETS}/swagger-init.js")
