@@ -26,8 +26,8 @@ def references() -> list[Row]:
         ("Starlette hello", "bench.references:starlette_app"),
         ("FastAPI hello", "bench.references:fastapi_app"),
     ):
-        with server(uvicorn_app(target), "/") as (base, _, _):
-            rows.append(wrk(name, base + "/"))
+        with server(uvicorn_app(target), "/") as (base, process, _):
+            rows.append(wrk(name, base + "/", pid=process.pid))
     return rows
 
 
@@ -59,16 +59,19 @@ def foundation() -> tuple[list[Row], list[str]]:
                 text=True,
                 check=True,
             ).stdout.strip()
-            rows.append(wrk("tenantry GET /health/live", base + "/health/live"))
-            rows.append(wrk("tenantry GET /health", base + "/health"))
+            pid = process.pid
+            rows.append(wrk("tenantry GET /health/live", base + "/health/live", pid=pid))
+            rows.append(wrk("tenantry GET /health", base + "/health", pid=pid))
             rows.append(
                 wrk(
                     "tenantry GET /v1/whoami (EdDSA verify)",
                     base + "/v1/whoami",
                     [f"Authorization: Bearer {token}"],
+                    pid=pid,
                 )
             )
-            rows.append(wrk("tenantry GET /health?deep=true (SQLite)", base + "/health?deep=true"))
+            deep = "tenantry GET /health?deep=true (SQLite)"
+            rows.append(wrk(deep, base + "/health?deep=true", pid=pid))
     facts = [
         f"- `tenantry up` start-up to a ready `/health/ready` on a fresh data dir: "
         f"**{startup:.2f} s** (goal ≤ 2 s)",
@@ -111,16 +114,18 @@ def signup_rows(postgres: PostgresServer) -> list[Row]:
             if url:
                 env["TENANTRY_DATABASE_URL"] = url
             command = [str(BIN / "tenantry"), "serve", "--migrate"]
-            with server(command, "/health/ready", env) as (base, _, _):
-                rows.append(wrk(f"POST /v1/signup ({name})", base + "/v1/signup", script=script))
+            with server(command, "/health/ready", env) as (base, process, _):
+                url = base + "/v1/signup"
+                pid = process.pid
+                rows.append(wrk(f"POST /v1/signup ({name})", url, script=script, pid=pid))
                 # The same load beside 50 clients trickling their bodies: they must not
                 # hold the database (the body is read before any session is taken).
                 with trickling(int(base.rsplit(":", 1)[1])):
                     label = f"POST /v1/signup ({name}) beside {SOCKETS} trickled bodies"
-                    rows.append(wrk(label, base + "/v1/signup", script=script))
+                    rows.append(wrk(label, url, script=script, pid=pid))
                 # Alone again: the database has grown meanwhile, which slows signups too.
                 label = f"POST /v1/signup ({name}) alone again"
-                rows.append(wrk(label, base + "/v1/signup", script=script))
+                rows.append(wrk(label, url, script=script, pid=pid))
     return rows
 
 
@@ -185,9 +190,11 @@ def main() -> None:
                 postgres.url("rls_bench"),
                 postgres.url("rls_bench", user="tenantry_app", password="bench-only"),  # noqa: S106
             )
-            print(table("Access control", rows + isolation, fastapi_hello))
+            asyncio.run(create_database(postgres, "workers_bench"))
+            scaling, workers_fact = access.workers_rows(postgres.url("workers_bench"))
+            print(table("Access control", rows + isolation + scaling, fastapi_hello))
             print()
-            print("\n".join([*access.per_request_costs(), rls_cost]))
+            print("\n".join([*access.per_request_costs(), rls_cost, workers_fact]))
             print()
         if only in (None, "invitations"):
             asyncio.run(create_database(postgres, "invitations_bench"))

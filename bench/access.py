@@ -91,9 +91,9 @@ def _exchange_token(base: str, secret: str) -> str:
     return str(response.json()["access_token"])
 
 
-def rows(name: str, command: list[str], env: dict[str, str]) -> list[Row]:
+def rows_for(name: str, command: list[str], env: dict[str, str]) -> list[Row]:
     """Start a server with `env`, seed it, and load the two routes."""
-    with server(command, "/health/ready", env) as (base, _, _):
+    with server(command, "/health/ready", env) as (base, process, _):
         options = {k.removeprefix("TENANTRY_").lower(): v for k, v in env.items()}
         settings = Settings(_env_file=None, **options)  # type: ignore[call-arg]
         tenant_id, secret, job_id = asyncio.run(seed(settings))
@@ -103,6 +103,7 @@ def rows(name: str, command: list[str], env: dict[str, str]) -> list[Row]:
             connections=EXCHANGE_CONNECTIONS,
             script=ROOT / "bench" / "exchange.lua",
             env={"BENCH_SECRET": secret},
+            pid=process.pid,
         )
         token = _exchange_token(base, secret)
         read = wrk(
@@ -110,19 +111,38 @@ def rows(name: str, command: list[str], env: dict[str, str]) -> list[Row]:
             f"{base}/v1/tenants/{tenant_id}/jobs/{job_id}",
             [f"Authorization: Bearer {token}"],
             script=ROOT / "bench" / "percentiles.lua",
+            pid=process.pid,
         )
     return [exchange, read]
 
 
 def sqlite_rows() -> list[Row]:
     with tempfile.TemporaryDirectory() as data_dir:
-        return rows("SQLite, `up`", [str(BIN / "tenantry"), "up"], {"TENANTRY_DATA_DIR": data_dir})
+        return rows_for("SQLite, `up`", [str(BIN / "tenantry"), "up"], {"TENANTRY_DATA_DIR": data_dir})
 
 
 def postgres_rows(url: str) -> list[Row]:
     with tempfile.TemporaryDirectory() as data_dir:
         env = {"TENANTRY_DATA_DIR": data_dir, "TENANTRY_DATABASE_URL": url}
-        return rows("PostgreSQL, `serve`", [str(BIN / "tenantry"), "serve", "--migrate"], env)
+        return rows_for("PostgreSQL, `serve`", [str(BIN / "tenantry"), "serve", "--migrate"], env)
+
+
+def workers_rows(url: str) -> tuple[list[Row], str]:
+    """The authenticated read on PostgreSQL with one `serve` process, then two."""
+    rows = []
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {"TENANTRY_DATA_DIR": data_dir, "TENANTRY_DATABASE_URL": url}
+        for workers in (1, 2):
+            command = [str(BIN / "tenantry"), "serve", "--migrate", "--workers", str(workers)]
+            _, read = rows_for(f"PostgreSQL, `serve --workers {workers}`", command, env)
+            rows.append(read)
+    one, two = rows
+    fact = (
+        f"- `serve --workers 2` serves **{two.requests_per_s / one.requests_per_s:.2f}×** "
+        f"the authenticated reads of one process ({two.requests_per_s:,.0f} vs "
+        f"{one.requests_per_s:,.0f} req/s; goal ≥ 1.7×)"
+    )
+    return rows, fact
 
 
 def rls_rows(owner_url: str, app_url: str) -> tuple[list[Row], str]:
@@ -138,9 +158,9 @@ def rls_rows(owner_url: str, app_url: str) -> tuple[list[Row], str]:
         subprocess.run([tenantry, "db", "create-roles"], env={**os.environ, **env}, check=True)
         subprocess.run([tenantry, "migrate"], env={**os.environ, **env}, check=True)
         command = [tenantry, "serve"]
-        _, with_rls = rows("PostgreSQL, app role, RLS on", command, env)
+        _, with_rls = rows_for("PostgreSQL, app role, RLS on", command, env)
         asyncio.run(_switch_rls(owner_url, enabled=False))
-        _, without = rows("PostgreSQL, app role, RLS off", command, env)
+        _, without = rows_for("PostgreSQL, app role, RLS off", command, env)
     cost = 1 - with_rls.requests_per_s / without.requests_per_s
     fact = (
         f"- row-level security costs **{cost:.1%}** of the authenticated read's throughput "

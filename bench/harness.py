@@ -31,6 +31,7 @@ class Row:
     p99_ms: float
     extra: str = ""
     p95_ms: float | None = None  # only from scripts that report it
+    cpu_us: float | None = None  # server CPU (user+sys) per request, when its pid was given
 
 
 def free_port() -> int:
@@ -106,8 +107,10 @@ def wrk(
     connections: int = CONNECTIONS,
     script: Path | None = None,
     env: dict[str, str] | None = None,
+    pid: int | None = None,
 ) -> Row:
-    """One row; a `script` (bench/*.lua) also reports p95, and reads `env`."""
+    """One row; a `script` (bench/*.lua) also reports p95, and reads `env`; with the server's
+    `pid`, the CPU time its processes spent per request."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     command = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency"]
@@ -115,6 +118,7 @@ def wrk(
         command += ["-H", header]
     if script is not None:
         command += ["-s", str(script)]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     output = subprocess.run(
         [*command, url],
         capture_output=True,
@@ -125,6 +129,10 @@ def wrk(
     latencies = {p: float(v) * _UNIT_MS[u] for p, v, u in _LATENCY.findall(output)}
     latencies |= {p: int(us) / 1000 for p, us in _SCRIPTED.findall(output)}
     rate = _RATE.search(output)
+    requests = re.search(r"(\d+) requests in", output)
+    cpu_us = None
+    if pid and requests and int(requests.group(1)):
+        cpu_us = (cpu_seconds(pid) - cpu_before) / int(requests.group(1)) * 1e6
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return Row(
         name,
@@ -133,7 +141,19 @@ def wrk(
         latencies.get("99", 0.0),
         f"{non_2xx.group(1)} non-2xx!" if non_2xx else "",
         latencies.get("95"),
+        cpu_us,
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its children (server workers), so far."""
+    total = 0
+    for each in [pid, *_children(pid)]:
+        stat = Path(f"/proc/{each}/stat")
+        if stat.exists():
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -161,8 +181,8 @@ def table(title: str, rows: list[Row], reference: Row) -> str:
         f"{CONNECTIONS} connections unless the row says, {SECONDS}s per row, wrk; "
         "ratio = req/s over FastAPI hello of the same run.",
         "",
-        "| row | req/s | p50 ms | p95 ms | p99 ms | vs FastAPI hello | note |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| row | req/s | p50 ms | p95 ms | p99 ms | vs FastAPI hello | CPU µs/req | note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         ratio = row.requests_per_s / reference.requests_per_s if reference.requests_per_s else 0.0
@@ -173,6 +193,7 @@ def table(title: str, rows: list[Row], reference: Row) -> str:
             "-" if row.p95_ms is None else f"{row.p95_ms:.2f}",
             f"{row.p99_ms:.2f}",
             f"{ratio:.2f}",
+            "-" if row.cpu_us is None else f"{row.cpu_us:,.0f}",
             row.extra,
         ]
         lines.append("| " + " | ".join(cells) + " |")

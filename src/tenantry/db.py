@@ -6,9 +6,10 @@ sets `app.tenant_id` for the transaction (`set_config(..., true)`), which the
 row-level security policies read.
 
 SQLite runs in WAL mode with `synchronous=FULL` (what we acknowledged is on
-disk), foreign keys on and a busy timeout. Its transactions begin with
-`BEGIN IMMEDIATE`: SQLite allows one writer, and a deferred transaction that
-reads and then writes can fail with SQLITE_BUSY instead of waiting its turn.
+disk), foreign keys on and a busy timeout, through the dialects of
+tenantry.sqlite_inline: statements on the event loop, `BEGIN IMMEDIATE` and
+`COMMIT` awaited on a thread. Its reads go through a second engine whose
+`query_only` connections never begin a transaction.
 """
 
 from __future__ import annotations
@@ -32,42 +33,60 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from tenantry import tenancy
+from tenantry import sqlite_inline, tenancy
 from tenantry.state import state_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_READ_ONLY = "tenantry_read_only"
+# A WAL reader waits only in rare cases (another connection recovering the WAL), and it
+# waits on the event loop: briefly, then the read fails instead of stalling the process.
+SQLITE_READER_BUSY_TIMEOUT_MS = 200
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, reader: bool) -> None:
+    pragmas = (
+        ("query_only=ON", f"busy_timeout={SQLITE_READER_BUSY_TIMEOUT_MS}")
+        if reader
+        else ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    )
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _: Any) -> None:
-        # Take over transaction control from the driver so BEGIN IMMEDIATE is ours to send.
+        # Take over transaction control from the driver: BEGIN is the dialect's to send.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL",
-            "foreign_keys=ON",
-            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-        ):
+        for pragma in ("foreign_keys=ON", *pragmas):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        if not connection.get_execution_options().get(_READ_ONLY, False):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+def _sqlite_engine(url: str, *, reader: bool, pool_size: int) -> AsyncEngine:
+    driver = sqlite_inline.READER if reader else sqlite_inline.WRITER
+    engine = create_async_engine(
+        sqlite_inline.url_for(url, driver),
+        pool_size=pool_size,
+        # A reader's connection is held only while its session is open, which never waits
+        # on I/O: as many as requests read at once. Writers queue for the one write lock.
+        max_overflow=pool_size * 2 if reader else 0,
+        pool_timeout=60,
+    )
+    _configure_sqlite(engine, reader=reader)
+    return engine
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
-        _configure_sqlite(engine)
+        return _sqlite_engine(url, reader=False, pool_size=pool_size)
+    # No pre-ping: a connection the server closed fails its statement, the pool drops it,
+    # and the next checkout opens a fresh one; a round trip per checkout costs every request.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+def create_read_engine(url: str, engine: AsyncEngine, *, pool_size: int) -> AsyncEngine:
+    """SQLite: an engine for reads only, which never begin a transaction; elsewhere the
+    same engine."""
+    if engine.dialect.name != "sqlite":
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    return _sqlite_engine(url, reader=True, pool_size=pool_size)
 
 
 class _ReadOnlySyncSession(Session):
@@ -120,6 +139,7 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.engine = create_engine(url, pool_size=pool_size)
+        self.read_engine = create_read_engine(url, self.engine, pool_size=pool_size)
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self.wakeup = Wakeup()
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
@@ -182,26 +202,29 @@ class Database:
     ) -> AsyncIterator[ReadSession]:
         """A session for reads only, which never waits for this process's writer.
 
-        On SQLite each statement is its own snapshot (no BEGIN: one trip to the
-        driver's thread per query instead of three); on PostgreSQL it is one
-        transaction, scoped like `session`. Read routes use it
+        On SQLite each statement is its own snapshot (no BEGIN), run on the event
+        loop (tenantry.sqlite_inline); on PostgreSQL it is one transaction, scoped
+        like `session`. Read routes use it
         (`DbReader`), and background readers that run beside a request's write
         transaction, such as the auth refresh.
         """
-        async with self.engine.connect() as connection:
-            await connection.execution_options(**{_READ_ONLY: True})
-            async with ReadSession(bind=connection, expire_on_commit=False) as session:
-                session.info[_DATABASE] = self
-                if self.is_postgres and (tenant_id or cross_tenant):
-                    await tenancy.scope(session, tenant_id=tenant_id, cross_tenant=cross_tenant)
-                yield session
+        async with (
+            self.read_engine.connect() as connection,
+            ReadSession(bind=connection, expire_on_commit=False) as session,
+        ):
+            session.info[_DATABASE] = self
+            if self.is_postgres and (tenant_id or cross_tenant):
+                await tenancy.scope(session, tenant_id=tenant_id, cross_tenant=cross_tenant)
+            yield session
 
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with self.reader() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 def insert_for(session: AsyncSession) -> Any:

@@ -1,5 +1,9 @@
 """Typed dependencies for what the application holds for its requests: the settings, the
-token issuer, the rate limiter. Routes name these instead of reaching into `app.state`."""
+token issuer, the rate limiter. Routes name these instead of reaching into `app.state`.
+
+Every dependency of this API is `async def`: FastAPI runs a plain `def` one on its
+thread pool, a thread hop (and a wait for the GIL) per request for a lookup.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +17,15 @@ from tenantry.kit.ratelimit import RateLimiter
 from tenantry.state import state_of
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return state_of(request).settings
 
 
-def _issuer(request: Request) -> TokenIssuer:
+async def _issuer(request: Request) -> TokenIssuer:
     return state_of(request).tokens
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     return state_of(request).rate_limiter
 
 

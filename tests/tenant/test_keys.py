@@ -203,3 +203,28 @@ class TestCli:
         again = await asyncio.to_thread(runner.invoke, app, ["keys", "revoke", key["id"]], env=env)
         assert again.exit_code == 1
         assert_problem(await exchange(api, secret), 401, "TOKEN_REVOKED")
+
+    async def test_a_key_revoked_elsewhere_fails_within_the_refresh_interval(
+        self, api: httpx.AsyncClient, owner: dict[str, str], signup_settings: Settings
+    ) -> None:
+        """The exchange remembers a live key; another process's revocation (the CLI's) or
+        suspension of its tenant reaches it through the auth refresh."""
+        env = {
+            "TENANTRY_DATABASE_URL": signup_settings.resolved_database_url,
+            "TENANTRY_DATA_DIR": str(signup_settings.data_dir),
+        }
+        runner = CliRunner()
+        for command in (["keys", "revoke"], ["tenants", "suspend"]):
+            key = (await create(api, owner)).json()
+            secret = seen(key["secret"])
+            assert (await exchange(api, secret)).status_code == 200  # remembered now
+            target = key["id"] if command[0] == "keys" else owner["tenant_id"]
+            args = [*command, target] + (["--reason", "abuse"] if command[0] == "tenants" else [])
+            done = await asyncio.to_thread(runner.invoke, app, args, env=env)
+            assert done.exit_code == 0, done.output
+
+            async def refused(secret: str = secret) -> bool:
+                return (await exchange(api, secret)).status_code in (401, 403)
+
+            await wait_for(refused)
+        assert_problem(await exchange(api, secret), 403, "FORBIDDEN")

@@ -96,6 +96,8 @@ async def test_authlib_raises_on_each_refusal(
             assert refused.value.error == "invalid_client", case
     revoke = f"/v1/tenants/{owner['tenant_id']}/keys/{key['id']}/revoke"
     assert (await api.post(revoke, headers=auth(owner["access_token"]))).status_code == 200
+    # Revoked through another app: this one learns of it at its next auth refresh.
+    await oauth_app.state.tenantry.trust.refresh()  # type: ignore[attr-defined]
     async with oauth_client(oauth_app, client_id=key["id"], client_secret=key["secret"]) as client:
         with pytest.raises(OAuthError) as refused:
             await client.fetch_token(TOKEN_URL, grant_type="client_credentials")

@@ -22,7 +22,7 @@ OptionalBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)
 REALM = 'Bearer realm="tenantry"'
 
 
-def bearer_token(credentials: OptionalBearer) -> str:
+async def bearer_token(credentials: OptionalBearer) -> str:
     if credentials is None or not credentials.credentials.strip():
         # RFC 6750 §3.1: a request without credentials gets the challenge, no error code.
         raise Unauthenticated(

@@ -1,5 +1,5 @@
 """What this process trusts: the signing keys, the token revocations and the suspended
-tenants of the database.
+tenants of the database, and the integration keys found live since they last changed.
 
 Every `auth_refresh_interval` (1 s by default) a background task reads the
 auth revision; when it moved, it reloads the key set into the token issuer,
@@ -30,6 +30,8 @@ from tenantry.errors import TokenRevoked
 
 log = structlog.get_logger(__name__)
 
+MAX_LIVE_KEYS = 100_000  # past this, exchanges of further keys read the database
+
 
 class Trust:
     def __init__(self, database: Database, settings: Settings, issuer: TokenIssuer) -> None:
@@ -39,6 +41,10 @@ class Trust:
         self.revocations = RevocationList()
         self.suspended: frozenset[str] = frozenset()  # tenants whose tokens are refused
         self._revision: int | None = None
+        # Integration keys an exchange found live, by secret digest (tenantry.integration_
+        # key.service.LiveKey); forgotten whenever what this process trusts changes.
+        self.live_keys: dict[str, Any] = {}
+        self.generation = 0  # moves at each forgetting
         # Changes this process committed, with when: in force for its next request, and
         # applied again over a reload that may have read the database before they landed.
         self._here: list[tuple[float, Callable[[], None]]] = []
@@ -51,6 +57,17 @@ class Trust:
 
     def _revoke(self, row: Any) -> None:
         self.revocations = self.revocations.plus(row)
+        self._forget_keys()
+
+    def _forget_keys(self) -> None:
+        self.live_keys = {}
+        self.generation += 1
+
+    def remember_key(self, digest: str, key: Any, generation: int) -> None:
+        """Cache a key read live while `generation` held: a change since may have revoked
+        it, so a key read before a change is not remembered after it."""
+        if generation == self.generation and len(self.live_keys) < MAX_LIVE_KEYS:
+            self.live_keys[digest] = key
 
     def _suspend(self, change: tuple[str, bool]) -> None:
         tenant_id, suspended = change
@@ -71,6 +88,7 @@ class Trust:
         self.revocations = revocations
         self.suspended = suspended
         self._revision = revision
+        self._forget_keys()
         # What this process committed before the reload began is in what it read; later
         # changes may not be, so they are applied again (each is idempotent).
         self._here = [(at, apply) for at, apply in self._here if at >= started]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth import revocation
-from tenantry.auth.jwt import Audience, TokenIssuer
+from tenantry.auth.jwt import Audience
 from tenantry.auth.oauth import InvalidScope
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
@@ -29,6 +31,9 @@ from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.kit.tokens import hash_secret, new_secret
 from tenantry.metrics import KEY_EXCHANGE_FAILURES
 from tenantry.models import IntegrationKey, RevocationKind, Tenant, TenantStatus
+
+if TYPE_CHECKING:
+    from tenantry.state import AppState
 
 log = structlog.get_logger(__name__)
 
@@ -112,55 +117,49 @@ def _refuse(error: TenantryError, reason: str, raw: str) -> TenantryError:
     return error
 
 
+@dataclass(frozen=True)
+class LiveKey:
+    """What an exchange needs of a key it found live; cached by `Trust.live_keys`."""
+
+    id: str
+    tenant_id: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
 async def exchange(
-    session: AsyncSession,
-    settings: Settings,
-    issuer: TokenIssuer,
-    raw: str,
-    *,
-    client_id: str | None = None,
-    scope: str | None = None,
+    state: AppState, raw: str, *, client_id: str | None = None, scope: str | None = None
 ) -> tuple[str, list[str]]:
     """A 15-minute integration token for a live key, and the scopes it grants: all the key's,
     or those of `scope` (each must be the key's). `client_id`, when sent, must be the key's
-    id. Refusals are counted and logged by the key's display prefix."""
-    digest = hash_secret(raw, server_secret(settings))
-    found = (
-        await session.execute(
-            select(IntegrationKey, Tenant.status)
-            .join(Tenant, Tenant.id == IntegrationKey.tenant_id)
-            .where(IntegrationKey.secret_hash == digest)
-        )
-    ).one_or_none()
+    id. Refusals are counted and logged by the key's display prefix.
+
+    A key found live is remembered until what the process trusts changes (tenantry.auth.
+    trust): a revocation anywhere fails the next exchange within the refresh interval, at
+    once in the process that revoked. Suspension is checked against the trusted set, expiry
+    against the clock. Only a miss, or the once-a-minute `last_used_at`, reaches the
+    database; the token is signed with the issuer's key in memory.
+    """
+    trust, settings = state.trust, state.settings
+    digest = hash_secret(raw, state.secret)
+    key = trust.live_keys.get(digest)
+    if key is None:
+        key = await _look_up(state, digest, raw)
     now = utcnow()
-    if found is None:
-        raise _refuse(Unauthenticated("The key is not valid"), "unknown", raw)
-    key, tenant_status = found
     if client_id is not None and not secrets.compare_digest(client_id, key.id):
         raise _refuse(Unauthenticated("The client id is not this key's"), "client_mismatch", raw)
-    if key.revoked_at is not None:
-        raise _refuse(TokenRevoked("The key has been revoked"), "revoked", raw)
     if key.expires_at is not None and key.expires_at <= now:
         raise _refuse(TokenExpired("The key has expired"), "expired", raw)
-    if tenant_status == TenantStatus.SUSPENDED:
+    if key.tenant_id in trust.suspended:
         suspended = Forbidden("The key's tenant is suspended", reason="tenant_suspended")
         raise _refuse(suspended, "tenant_suspended", raw)
     granted = _granted(key, scope)
     if key.last_used_at is None or key.last_used_at <= now - LAST_USED_EVERY:
-        # Conditional too: of concurrent exchanges, one writes.
-        await session.execute(
-            update(IntegrationKey)
-            .where(
-                IntegrationKey.id == key.id,
-                or_(
-                    IntegrationKey.last_used_at.is_(None),
-                    IntegrationKey.last_used_at <= now - LAST_USED_EVERY,
-                ),
-            )
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    token, _ = issuer.mint(
+        # Remembered first: this process's next exchanges of the key skip the write.
+        trust.remember_key(digest, replace(key, last_used_at=now), trust.generation)
+        await _mark_used(state, key.id, now)
+    token, _ = state.tokens.mint(
         subject=key.id,
         audience=Audience.INTEGRATION,
         ttl=settings.access_token_ttl,
@@ -171,7 +170,48 @@ async def exchange(
     return token, granted
 
 
-def _granted(key: IntegrationKey, scope: str | None) -> list[str]:
+async def _look_up(state: AppState, digest: str, raw: str) -> LiveKey:
+    """The key with this digest from the database, remembered if it is live."""
+    generation = state.trust.generation  # a change during the read leaves it unremembered
+    async with state.database.reader(cross_tenant="key exchange") as session:
+        found = (
+            await session.execute(
+                select(IntegrationKey, Tenant.status)
+                .join(Tenant, Tenant.id == IntegrationKey.tenant_id)
+                .where(IntegrationKey.secret_hash == digest)
+            )
+        ).one_or_none()
+    if found is None:
+        raise _refuse(Unauthenticated("The key is not valid"), "unknown", raw)
+    row, tenant_status = found
+    if row.revoked_at is not None:
+        raise _refuse(TokenRevoked("The key has been revoked"), "revoked", raw)
+    key = LiveKey(row.id, row.tenant_id, tuple(row.scopes), row.expires_at, row.last_used_at)
+    if tenant_status == TenantStatus.SUSPENDED:
+        suspended = Forbidden("The key's tenant is suspended", reason="tenant_suspended")
+        raise _refuse(suspended, "tenant_suspended", raw)
+    state.trust.remember_key(digest, key, generation)
+    return key
+
+
+async def _mark_used(state: AppState, key_id: str, now: datetime) -> None:
+    # Conditional: of concurrent exchanges, one writes.
+    async with state.database.session(cross_tenant="key exchange") as session:
+        await session.execute(
+            update(IntegrationKey)
+            .where(
+                IntegrationKey.id == key_id,
+                or_(
+                    IntegrationKey.last_used_at.is_(None),
+                    IntegrationKey.last_used_at <= now - LAST_USED_EVERY,
+                ),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _granted(key: LiveKey, scope: str | None) -> list[str]:
     if not scope or not scope.strip():
         return list(key.scopes)
     asked = sorted(set(scope.split()))

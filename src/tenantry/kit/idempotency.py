@@ -103,7 +103,7 @@ class IdempotentRequest:
         return JSONResponse(body, status_code=status_code)
 
 
-def _idempotency(
+async def _idempotency(
     request: Request, idempotency_key: Annotated[str | None, Header()] = None
 ) -> IdempotentRequest:
     if idempotency_key is not None and not 1 <= len(idempotency_key.strip()) <= MAX_KEY_LENGTH:

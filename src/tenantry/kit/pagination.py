@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -21,17 +22,20 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
+@dataclass(frozen=True)
 class PageParams:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, Query(max_length=500)] = None,
-    ) -> None:
-        self.limit = limit
-        self.after = decode_cursor(cursor) if cursor else None
+    limit: int
+    after: tuple[datetime, str] | None
 
 
-PageQuery = Annotated[PageParams, Depends()]
+async def _page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> PageParams:
+    return PageParams(limit, decode_cursor(cursor) if cursor else None)
+
+
+PageQuery = Annotated[PageParams, Depends(_page_params)]
 
 Item = TypeVar("Item")
 
