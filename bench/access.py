@@ -118,7 +118,9 @@ def rows_for(name: str, command: list[str], env: dict[str, str]) -> list[Row]:
 
 def sqlite_rows() -> list[Row]:
     with tempfile.TemporaryDirectory() as data_dir:
-        return rows_for("SQLite, `up`", [str(BIN / "tenantry"), "up"], {"TENANTRY_DATA_DIR": data_dir})
+        return rows_for(
+            "SQLite, `up`", [str(BIN / "tenantry"), "up"], {"TENANTRY_DATA_DIR": data_dir}
+        )
 
 
 def postgres_rows(url: str) -> list[Row]:
@@ -138,9 +140,9 @@ def workers_rows(url: str) -> tuple[list[Row], str]:
             rows.append(read)
     one, two = rows
     fact = (
-        f"- `serve --workers 2` serves **{two.requests_per_s / one.requests_per_s:.2f}×** "
+        f"- `serve --workers 2` serves **{two.requests_per_s / one.requests_per_s:.2f} times** "
         f"the authenticated reads of one process ({two.requests_per_s:,.0f} vs "
-        f"{one.requests_per_s:,.0f} req/s; goal ≥ 1.7×)"
+        f"{one.requests_per_s:,.0f} req/s; goal ≥ 1.7 times)"
     )
     return rows, fact
 
