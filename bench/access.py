@@ -21,45 +21,19 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.integration_key.service import create_key
 from tenantry.job.service import submit_job
-from tenantry.kit.clock import utcnow
-from tenantry.kit.ids import new_id
-from tenantry.models import Tenant
 from tenantry.tenancy import TENANT_TABLES
 from tenantry.worker.registry import load_task_modules
+from tests.fixtures.factories import create_tenant
 
 EXCHANGE_CONNECTIONS = 16
-
-
-async def seed_tenant(settings: Settings) -> str:
-    """A tenant row, as provisioning leaves it; returns its id."""
-    database = Database(settings.resolved_database_url)
-    now = utcnow()
-    tenant_id = new_id("ten")
-    try:
-        async with database.session(cross_tenant="bench") as session:
-            session.add(
-                Tenant(
-                    id=tenant_id,
-                    slug=f"bench-{tenant_id[-8:]}",
-                    name="Bench",
-                    plan="starter",
-                    status="active",
-                    settings={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    finally:
-        await database.dispose()
-    return tenant_id
 
 
 async def seed(settings: Settings) -> tuple[str, str, str]:
     """A tenant, an integration key with the jobs scopes, and one job: (tenant, secret, job)."""
     load_task_modules(settings)
-    tenant_id = await seed_tenant(settings)
     database = Database(settings.resolved_database_url)
     try:
+        tenant_id = (await create_tenant(database)).id
         async with database.session(cross_tenant="bench") as session:
             _, secret = await create_key(
                 session,

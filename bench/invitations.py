@@ -24,7 +24,6 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from bench.access import seed_tenant
 from bench.harness import BIN, server
 from tenantry.app import build_token_issuer
 from tenantry.auth.jwt import Audience
@@ -34,6 +33,7 @@ from tenantry.db import Database
 from tenantry.kit.sealed import unseal
 from tenantry.mail.service import SEAL_PURPOSE
 from tenantry.models import MailMessage
+from tests.fixtures.factories import create_member, create_tenant
 
 _TOKEN = re.compile(r"token=([A-Za-z0-9_-]+)")
 COUNT = 400
@@ -95,10 +95,21 @@ async def _links(settings: Settings) -> list[str]:
     return [found.group(1) for link in links if (found := _TOKEN.search(link))]
 
 
+async def _seed_owner(settings: Settings) -> tuple[str, str]:
+    """A tenant and its owner, as provisioning leaves them: (tenant id, owner id)."""
+    database = Database(settings.resolved_database_url)
+    try:
+        tenant = await create_tenant(database)
+        owner = await create_member(database, tenant.id, "owner")
+    finally:
+        await database.dispose()
+    return tenant.id, owner.id
+
+
 async def measure(setup: str, base: str, settings: Settings) -> list[LatencyRow]:
-    tenant_id = await seed_tenant(settings)
+    tenant_id, owner_id = await _seed_owner(settings)
     owner, _ = build_token_issuer(settings).mint(
-        subject="usr_bench_owner",
+        subject=owner_id,
         audience=Audience.TENANT,
         ttl=timedelta(hours=1),
         roles=["owner"],

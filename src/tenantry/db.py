@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from tenantry import sqlite_inline, tenancy
+from tenantry.group_commit import GroupCommit
 from tenantry.state import state_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -145,8 +146,13 @@ class Database:
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer. Queueing this process's transactions here, first come
-        # first served, beats SQLite's busy handler, which sleeps and retries (long tails).
-        self._sqlite_writer = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
+        # first served, beats SQLite's busy handler, which sleeps and retries (long tails),
+        # and lets queued transactions share a COMMIT.
+        self._sqlite_writer = (
+            GroupCommit(self.engine, wait_timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            if self.engine.dialect.name == "sqlite"
+            else None
+        )
 
     def listen(self, topic: str, callback: Callable[[Any], None]) -> None:
         """Call `callback(payload)` when a transaction of this process that published on
@@ -172,29 +178,27 @@ class Database:
         purpose (`cross_tenant`), or, with neither, no tenant's: see tenantry.tenancy.
         """
         if self._sqlite_writer is None:
-            async with self._transaction(tenant_id, cross_tenant) as session:
-                yield session
-            return
-        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
-            await self._sqlite_writer.acquire()
-        try:
-            async with self._transaction(tenant_id, cross_tenant) as session:
-                yield session
-        finally:
-            self._sqlite_writer.release()
-
-    @asynccontextmanager
-    async def _transaction(
-        self, tenant_id: str | None, cross_tenant: str | None
-    ) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session:
-            session.info[_DATABASE] = self
-            async with session.begin():
-                if self.is_postgres and (tenant_id or cross_tenant):
+            async with self._sessions() as session, session.begin():
+                session.info[_DATABASE] = self
+                if tenant_id or cross_tenant:
                     await tenancy.scope(session, tenant_id=tenant_id, cross_tenant=cross_tenant)
                 yield session
-            for callback in session.info.pop(_AFTER_COMMIT, ()):
-                callback()
+        else:
+            # A savepoint of the writer's open transaction; the unit returns once the
+            # group's COMMIT has landed (tenantry.group_commit).
+            async with (
+                self._sqlite_writer.unit() as connection,
+                AsyncSession(
+                    bind=connection,
+                    join_transaction_mode="create_savepoint",
+                    expire_on_commit=False,
+                ) as session,
+                session.begin(),
+            ):
+                session.info[_DATABASE] = self
+                yield session
+        for callback in session.info.pop(_AFTER_COMMIT, ()):
+            callback()
 
     @asynccontextmanager
     async def reader(
@@ -222,6 +226,8 @@ class Database:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._sqlite_writer is not None:
+            await self._sqlite_writer.close()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

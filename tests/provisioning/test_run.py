@@ -18,6 +18,7 @@ from tenantry.db import Database
 from tenantry.kit.clock import utcnow
 from tenantry.models import (
     Event,
+    Job,
     MailMessage,
     Membership,
     ProvisioningStep,
@@ -27,6 +28,7 @@ from tenantry.models import (
 )
 from tenantry.provisioning import steps
 from tenantry.provisioning.service import request_run
+from tenantry.provisioning.tasks import RUN_STEP
 from tenantry.provisioning.webhook import SIGNATURE_HEADER, verify_signature, webhook_secret
 from tests.fixtures.servers import free_port
 from tests.fixtures.signup import code_for, from_address, signup_body
@@ -134,6 +136,9 @@ class TestStarterPlan:
         assert all(
             step["finished_at"] and step["error"] is None for step in read["provisioning"]["steps"]
         )
+        # Every starter step only touches the database: one job ran them all, one by one.
+        step_jobs = await count(database, Job, Job.kind == RUN_STEP)
+        assert step_jobs == 1
 
 
 class TestProPlanReview:
@@ -226,6 +231,9 @@ class TestWebhookStep:
                 )
             ).scalars()
         assert checkpoint.attempts == 3 and checkpoint.output == {"status": 200}
+        # The steps before the outside one ran in one job; the host's call got its own, and
+        # that job went on with the database-only step after it.
+        assert await count(database, Job, Job.kind == RUN_STEP) == 2
 
     async def test_a_4xx_refusal_goes_to_review(
         self, api: httpx.AsyncClient, database: Database, signup_settings: Settings

@@ -70,6 +70,7 @@ async def request_code(session: AsyncSession, settings: Settings, email: str) ->
         template="login_code",
         context={"expires_minutes": int(settings.signup_code_ttl.total_seconds() // 60)},
         secrets={"code": code},
+        waited_on=True,
     )
 
 

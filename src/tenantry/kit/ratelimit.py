@@ -56,12 +56,33 @@ class Decision:
     reset_s: int
 
 
+SWEEP_EVERY_S = 10.0
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """`limits`' in-process storage, sweeping less often.
+
+    The library schedules a sweep over every key after every hit: O(keys) per request,
+    which made each signup (new address, email and domain: new keys) dearer than the
+    last. A counter expires when it is read anyway; the sweep only frees memory, so it
+    runs at most every `SWEEP_EVERY_S`.
+    """
+
+    _last_sweep = float("-inf")
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:  # the library's private hook
+        now = time.monotonic()
+        if now - self._last_sweep >= SWEEP_EVERY_S:
+            self._last_sweep = now
+            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
 class RateLimiter:
     def __init__(self, redis_url: str | None) -> None:
         storage: Storage = (
             RedisStorage(f"async+{redis_url}", implementation="redispy")
             if redis_url
-            else MemoryStorage()
+            else SweptMemoryStorage()
         )
         self.shared = redis_url is not None
         self._limiter = SlidingWindowCounterRateLimiter(storage)

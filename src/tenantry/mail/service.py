@@ -19,7 +19,7 @@ from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.kit.sealed import seal
 from tenantry.mail.rendering import Rendered, render_subject
 from tenantry.models import MailMessage, MailStatus
-from tenantry.worker.queue import enqueue
+from tenantry.worker.queue import WAITED_ON, enqueue
 
 SEAL_PURPOSE = "mail-secrets"
 SEND_TASK = "mail.send"
@@ -34,8 +34,10 @@ async def queue_mail(
     context: dict[str, Any],
     secrets: dict[str, Any] | None = None,
     tenant_id: str | None = None,
+    waited_on: bool = False,
 ) -> MailMessage:
-    """Write the message and its `mail.send` job; `secrets` are sealed, never stored as text."""
+    """Write the message and its `mail.send` job; `secrets` are sealed, never stored as text.
+    A mail someone is `waited_on` for (a code to type in) is sent ahead of the backlog."""
     message_id = new_id("msg")
     context = {"product_name": settings.product_name, **context}
     # The subject is rendered now, without secrets: it is shown in `mail list`.
@@ -56,7 +58,14 @@ async def queue_mail(
     )
     session.add(message)
     await session.flush()
-    await enqueue(session, SEND_TASK, {"message_id": message_id}, tenant_id=tenant_id, queue="mail")
+    await enqueue(
+        session,
+        SEND_TASK,
+        {"message_id": message_id},
+        tenant_id=tenant_id,
+        queue="mail",
+        priority=WAITED_ON if waited_on else 0,
+    )
     return message
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.kit.ids import new_id
 from tenantry.models import ProvisioningStep, SignupSession
-from tenantry.worker.queue import enqueue
+from tenantry.worker.queue import WAITED_ON, enqueue
 
 START = "provisioning.start"
 
@@ -18,7 +18,7 @@ async def request_run(session: AsyncSession, signup: SignupSession) -> str:
     """Enqueue a run for `signup` in the caller's transaction; a fresh key each time."""
     run_id = new_id("run")
     payload = {"signup_id": signup.id, "run_id": run_id}
-    return await enqueue(session, START, payload, idempotency_key=run_id)
+    return await enqueue(session, START, payload, idempotency_key=run_id, priority=WAITED_ON)
 
 
 async def checkpoints(session: AsyncSession, signup_id: str) -> list[ProvisioningStep]:

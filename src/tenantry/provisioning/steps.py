@@ -85,6 +85,12 @@ def step_names() -> frozenset[str]:
     return frozenset(_steps)
 
 
+def runs_inside(name: str) -> bool:
+    """A registered database-only step: a job that completed one step may run it next."""
+    step = _steps.get(name)
+    return step is not None and not step.outside
+
+
 def get_step(name: str) -> Step:
     if name not in _steps:
         raise StepFatal(f"no provisioning step named {name!r} is registered")

@@ -1,9 +1,12 @@
-"""The provisioning run: `provisioning.start` lays out the plan's checkpoints, then each step is
-a `provisioning.run_step` job that enqueues the next one when it is done.
+"""The provisioning run: `provisioning.start` lays out the plan's checkpoints, then a
+`provisioning.run_step` job runs a step and, while the next one only touches the
+database, that one too; a step with an effect outside gets a job of its own.
 
-A run resumes from the first step not done: a retry after review or failure
-starts again there, and a worker killed at any line leaves either the step
-undone (it runs again) or done and its successor enqueued (in one commit).
+Each step still commits its own checkpoint. A run resumes from the first step
+not done: a retry after review or failure starts again there, and a worker
+killed at any line leaves either the step undone (it runs again) or done and
+its successor enqueued or run by the same job (which the reaper hands back to
+the queue, to find the step done and go on from there).
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from tenantry.provisioning.steps import (
     StepNeedsReview,
     get_step,
     load_step_modules,
+    runs_inside,
 )
 from tenantry.signup import transitions
-from tenantry.worker.queue import enqueue
+from tenantry.worker.queue import WAITED_ON, enqueue
 from tenantry.worker.registry import JobContext, registry
 
 log = structlog.get_logger(__name__)
@@ -51,6 +55,7 @@ async def _enqueue_step(session: AsyncSession, signup_id: str, run_id: str, name
         {"signup_id": signup_id, "run_id": run_id, "step": name},
         idempotency_key=f"{run_id}:{name}",
         queue="provisioning",
+        priority=WAITED_ON,
     )
 
 
@@ -159,7 +164,7 @@ async def run_step(context: JobContext) -> dict[str, str]:
             await _advance(session, signup_id, run_id)
         return {"step": name, "outcome": "already done"}
     try:
-        await _run_and_complete(context, signup, name, run_id)
+        following = await _run_and_complete(context, signup, name, run_id)
     except (StepNeedsReview, StepFatal) as exc:
         status = StepStatus.REVIEW if isinstance(exc, StepNeedsReview) else StepStatus.FAILED
         await _settle(context, name, status, str(redact(str(exc))))
@@ -179,13 +184,53 @@ async def run_step(context: JobContext) -> dict[str, str]:
             failing = next(c for c in await checkpoints(session, signup_id) if c.name == name)
             await step_transitions.note_retry(session, failing, error)
         raise
-    return {"step": name, "outcome": "done"}
+    ran = [name]
+    while following is not None:
+        ran.append(following)
+        following = await _run_next(context, signup_id, run_id, following)
+    return {"step": " ".join(ran), "outcome": "done"}
+
+
+async def _run_next(context: JobContext, signup_id: str, run_id: str, name: str) -> str | None:
+    """A database-only step run by the job that completed the one before: its attempt
+    begins in one commit (counted even if the worker dies), and the step runs and completes
+    in the next. Review or failure settles the run as it would in a job of its own; any
+    other error hands the step to a job of its own, with the queue's retries."""
+    async with context.session() as session:
+        checkpoint = next(c for c in await checkpoints(session, signup_id) if c.name == name)
+        if checkpoint.status != StepStatus.DONE:
+            await step_transitions.begin(session, checkpoint)
+    try:
+        async with context.session() as session:
+            signup = await _locked_signup(session, signup_id)
+            if signup is None or signup.status != SignupStatus.PROVISIONING:
+                return None
+            checkpoint = next(c for c in await checkpoints(session, signup_id) if c.name == name)
+            if checkpoint.status == StepStatus.DONE:
+                return await _advance(session, signup_id, run_id, chain=True)
+            step_context = StepContext(signup, context.settings, session, checkpoint.attempts)
+            output = await get_step(name).run(step_context)
+            following = await _complete(session, signup, checkpoint, output, run_id)
+    except (StepNeedsReview, StepFatal) as exc:
+        status = StepStatus.REVIEW if isinstance(exc, StepNeedsReview) else StepStatus.FAILED
+        await _settle(context, name, status, str(redact(str(exc))))
+        return None
+    except Exception as exc:
+        PROVISIONING_STEPS.labels(name, "retry").inc()
+        async with context.session() as session:
+            failing = next(c for c in await checkpoints(session, signup_id) if c.name == name)
+            await step_transitions.note_retry(session, failing, f"{type(exc).__name__}: {exc}")
+            await _enqueue_step(session, signup_id, run_id, name)
+        return None
+    PROVISIONING_STEPS.labels(name, "done").inc()
+    return following
 
 
 async def _run_and_complete(
     context: JobContext, signup: SignupSession, name: str, run_id: str
-) -> None:
-    """Run the step and, in one commit, mark it done and enqueue what comes next."""
+) -> str | None:
+    """Run the step and, in one commit, mark it done and enqueue what comes next; returns
+    the next step when this job runs it (a database-only one)."""
     step = get_step(name)
     output = None
     if step.outside:
@@ -193,35 +238,53 @@ async def _run_and_complete(
     async with context.session() as session:
         current = await _locked_signup(session, signup.id)
         if current is None or current.status != SignupStatus.PROVISIONING:
-            return
+            return None
         if not step.outside:
             output = await step.run(
                 StepContext(current, context.settings, session, context.attempt)
             )
         checkpoint = next(c for c in await checkpoints(session, signup.id) if c.name == name)
-        await step_transitions.complete(session, checkpoint, output, current.tenant_id)
-        events.record(
-            session,
-            "provisioning.StepCompleted",
-            tenant_id=current.tenant_id,
-            subject_id=current.id,
-            data={"step": name, "attempts": checkpoint.attempts},
-        )
-        await _advance(session, signup.id, run_id)
+        following = await _complete(session, current, checkpoint, output, run_id)
     PROVISIONING_STEPS.labels(name, "done").inc()
+    return following
 
 
-async def _advance(session: AsyncSession, signup_id: str, run_id: str) -> None:
-    """Enqueue the first step not done, or finish the run (idempotent: keys name run and step)."""
+async def _complete(
+    session: AsyncSession,
+    signup: SignupSession,
+    checkpoint: ProvisioningStep,
+    output: Any,
+    run_id: str,
+) -> str | None:
+    await step_transitions.complete(session, checkpoint, output, signup.tenant_id)
+    events.record(
+        session,
+        "provisioning.StepCompleted",
+        tenant_id=signup.tenant_id,
+        subject_id=signup.id,
+        data={"step": checkpoint.name, "attempts": checkpoint.attempts},
+    )
+    return await _advance(session, signup.id, run_id, chain=True)
+
+
+async def _advance(
+    session: AsyncSession, signup_id: str, run_id: str, *, chain: bool = False
+) -> str | None:
+    """Enqueue the first step not done, or finish the run (idempotent: keys name run and
+    step). With `chain`, a database-only next step is returned for this job to run instead."""
     signup = await _locked_signup(session, signup_id)
     if signup is None or signup.status != SignupStatus.PROVISIONING:
-        return
+        return None
     remaining = [c for c in await checkpoints(session, signup_id) if c.status != StepStatus.DONE]
     if remaining:
-        await _enqueue_step(session, signup_id, run_id, remaining[0].name)
-        return
+        following = remaining[0].name
+        if chain and runs_inside(following):
+            return following
+        await _enqueue_step(session, signup_id, run_id, following)
+        return None
     await _finish(session, signup, SignupStatus.PROVISIONED)
     log.info("tenant_provisioned", signup_id=signup_id, tenant_id=signup.tenant_id)
+    return None
 
 
 load_step_modules()

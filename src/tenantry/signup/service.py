@@ -89,6 +89,7 @@ async def _send_code(session: AsyncSession, settings: Settings, signup: SignupSe
             "expires_minutes": int(settings.signup_code_ttl.total_seconds() // 60),
         },
         secrets={"code": code},
+        waited_on=True,
     )
 
 

@@ -48,6 +48,11 @@ DEFAULT_QUEUE = "default"
 MAX_ERROR_CHARS = 4000
 
 
+# The priority of platform work a person is waiting on as it runs (a verification code,
+# a provisioning run): claimed ahead of the backlog, such as welcome mails, that is not.
+WAITED_ON = -10
+
+
 @dataclass(frozen=True)
 class JobSpec:
     kind: str
@@ -57,7 +62,7 @@ class JobSpec:
     run_at: datetime | None = None
     max_attempts: int | None = None
     idempotency_key: str | None = None
-    priority: int = 0  # lower runs first
+    priority: int = 0  # lower runs first (WAITED_ON)
     submitted_by: str | None = None  # the API caller who submitted it (admission counts these)
 
     @property
