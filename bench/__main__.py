@@ -134,7 +134,7 @@ def provisioning_rows(postgres: PostgresServer) -> str:
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**SIGNUP_ENV, "TENANTRY_DATA_DIR": data_dir}
         with server([str(BIN / "tenantry"), "up"], "/health/ready", env) as (base, _, _):
-            url = f"sqlite+aiosqlite:///{data_dir}/tenantry.db"
+            url = f"sqlite:///{data_dir}/tenantry.db"
             rows.append(
                 asyncio.run(
                     provisioning.measure("SQLite, `tenantry up`", base, url, Path(data_dir))

@@ -115,7 +115,7 @@ def percentile(samples: list[float], p: float) -> float:
 
 async def sqlite_run() -> QueueRun:
     with tempfile.TemporaryDirectory() as data_dir:
-        url = f"sqlite+aiosqlite:///{data_dir}/bench.db"
+        url = f"sqlite:///{data_dir}/bench.db"
         await schema.upgrade(url)
         settings = settings_for(url, data_dir)
         load_task_modules(settings)

@@ -151,7 +151,7 @@ async def empty_database_url(
 ) -> AsyncIterator[str]:
     """A database of the test's backend with no migration applied."""
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     name = await databases.create_postgres_database(server, None)

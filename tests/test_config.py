@@ -14,7 +14,7 @@ def settings(**values: object) -> Settings:
 class TestDefaults:
     def test_embedded_database_lives_in_the_data_dir(self, tmp_path: Path) -> None:
         url = settings(data_dir=tmp_path).resolved_database_url
-        assert url == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'tenantry.db'}"
+        assert url == f"sqlite:///{tmp_path.resolve() / 'tenantry.db'}"
 
     def test_migration_url_defaults_to_the_database_url(self) -> None:
         s = settings(database_url="postgresql+asyncpg://app@db/t")

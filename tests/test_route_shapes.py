@@ -3,6 +3,7 @@ nothing), so the OpenAPI document describes each response."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from fastapi.routing import APIRoute
@@ -10,7 +11,7 @@ from pydantic import BaseModel
 
 from tenantry.app import create_app
 from tests.conftest import make_settings
-from tests.fixtures.routes import api_routes
+from tests.fixtures.routes import api_routes, dependencies
 
 
 def test_every_route_has_a_response_model(tmp_path: Path) -> None:
@@ -65,3 +66,18 @@ def test_every_error_is_a_documented_problem_and_no_422_shape_is_left(tmp_path: 
                 assert {"401", "403"} <= set(errors), (method, path)
     token = document["paths"]["/v1/auth/token"]["post"]
     assert "application/x-www-form-urlencoded" in token["requestBody"]["content"]
+
+
+def test_every_dependency_is_async(tmp_path: Path) -> None:
+    """FastAPI runs a plain `def` dependency or endpoint on its thread pool: a thread hop,
+    and a wait for the GIL under load, on every request for what is a lookup."""
+    app = create_app(make_settings(tmp_path))
+    synchronous = set()
+    for context in api_routes(app):
+        route = context.original_route
+        assert isinstance(route, APIRoute)
+        for call in [route.endpoint, *dependencies(route.dependant)]:
+            function = call if inspect.isroutine(call) else type(call).__call__
+            if not (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)):
+                synchronous.add(f"{call.__module__}.{getattr(call, '__qualname__', call)}")
+    assert synchronous == set()

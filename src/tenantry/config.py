@@ -184,7 +184,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'tenantry.db'}"
+        return f"sqlite:///{self.data_dir.resolve() / 'tenantry.db'}"
 
     @property
     def resolved_migration_database_url(self) -> str:

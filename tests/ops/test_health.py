@@ -114,7 +114,7 @@ class TestDeepHealth:
 
 def _unreachable_database(backend: str, tmp_path: Path) -> str:
     if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'tenantry.db'}"
+        return f"sqlite:///{tmp_path / 'missing-dir' / 'tenantry.db'}"
     return f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
 
 
