@@ -29,9 +29,10 @@ EXCHANGE_CONNECTIONS = 16
 
 
 async def seed(settings: Settings) -> tuple[str, str, str]:
-    """A tenant, an integration key with the jobs scopes, and one job: (tenant, secret, job)."""
+    """A tenant, an integration key with the jobs scopes, and one job: (tenant, secret, job).
+    Seeded as the tables' owner (the migration URL, when the server runs as the app role)."""
     load_task_modules(settings)
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.resolved_migration_database_url)
     try:
         tenant_id = (await create_tenant(database)).id
         async with database.session(cross_tenant="bench") as session:

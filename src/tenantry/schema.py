@@ -6,6 +6,7 @@ functions work from the CLI and from inside a running event loop alike.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -31,8 +32,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def head_revisions() -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The code's head revisions: fixed for the life of the process, and reading them
+    compiles every migration file (milliseconds a health probe should not pay)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 async def upgrade(url: str, *, app_role: str | None = None) -> None:

@@ -1,10 +1,10 @@
 """SQLite from the event loop: the standard library's driver behind the async engine.
 
-The usual async driver, aiosqlite, runs every cursor call on a thread of its own and wakes the event
-loop for each result. A write transaction makes a dozen such hops, a one-row
-read three, and under load each hop waits for the GIL (up to the 5 ms switch
-interval) while the loop runs other requests: that, not SQLite, was the cost of
-every request that touched the database.
+The usual async driver, aiosqlite, runs every cursor call on a thread of its
+own and wakes the event loop for each result. A write transaction makes a
+dozen such hops, a one-row read three, and under load each hop waits for the
+GIL (up to the 5 ms switch interval) while the loop runs other requests: that,
+not SQLite, was the cost of every request that touched the database.
 
 These dialects are pysqlite declared async. The async engine runs their calls
 inside the greenlet it already uses, where nothing is awaited, so a statement

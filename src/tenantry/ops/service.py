@@ -54,7 +54,7 @@ async def _timed(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
 async def _migrations(database: Database) -> dict[str, Any]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
-            drift = await schema.revision_drift(database.engine)
+            drift = await schema.revision_drift(database.read_engine)
     except Exception as exc:
         return {"status": DOWN, "error": f"{type(exc).__name__}: {exc}"[:300]}
     return {"status": DEGRADED, "drift": drift} if drift else {"status": OK}
@@ -71,7 +71,7 @@ async def _queues(database: Database) -> dict[str, Any]:
     try:
         async with (
             asyncio.timeout(CHECK_TIMEOUT_S),
-            database.session(cross_tenant="health") as session,
+            database.reader(cross_tenant="health") as session,
         ):
             stats = await job_service.queue_stats(session)
             paused = await job_service.paused_queues(session)
