@@ -71,14 +71,25 @@ class Started:
     created: bool  # False: the same email and slug were already pending (a replay)
 
 
-async def _send_code(session: AsyncSession, settings: Settings, signup: SignupSession) -> None:
-    """A fresh code for `signup` (the previous one dies) and its mail, in this transaction."""
+def _new_code(settings: Settings, signup: SignupSession) -> str:
+    """A fresh code for `signup` (the previous one dies); returns it for its mail only."""
     code = new_code()
     now = utcnow()
     signup.code_hash = code_digest(server_secret(settings), signup.id, code)
     signup.code_expires_at = now + settings.signup_code_ttl
     signup.failed_attempts = 0
     signup.last_code_sent_at = now
+    return code
+
+
+async def _send_code(session: AsyncSession, settings: Settings, signup: SignupSession) -> None:
+    """A fresh code for `signup` and its mail, in this transaction."""
+    await _mail_code(session, settings, signup, _new_code(settings, signup))
+
+
+async def _mail_code(
+    session: AsyncSession, settings: Settings, signup: SignupSession, code: str
+) -> None:
     await queue_mail(
         session,
         settings,
@@ -239,6 +250,7 @@ async def start_signup(
         created_at=now,
         updated_at=now,
     )
+    code = _new_code(settings, signup)  # written with the row: one INSERT, no UPDATE after
     try:
         # A savepoint: losing the slug race leaves the transaction usable.
         async with session.begin_nested():
@@ -248,7 +260,7 @@ async def start_signup(
         if twin := await _pending_twin(session, payload.email, payload.slug):
             return Started(twin, created=False)
         raise SlugTaken(f"{payload.slug!r} is taken") from None
-    await _send_code(session, settings, signup)
+    await _mail_code(session, settings, signup, code)
     events.record(
         session,
         "activation.SignupStarted",
