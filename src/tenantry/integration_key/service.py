@@ -111,6 +111,11 @@ async def revoke_key(
     return key
 
 
+def _suspended(raw: str) -> TenantryError:
+    refusal = Forbidden("The key's tenant is suspended", reason="tenant_suspended")
+    return _refuse(refusal, "tenant_suspended", raw)
+
+
 def _refuse(error: TenantryError, reason: str, raw: str) -> TenantryError:
     KEY_EXCHANGE_FAILURES.labels(reason).inc()
     log.warning("key_exchange_refused", reason=reason, key_prefix=raw[: len(PREFIX) + 4])
@@ -152,8 +157,7 @@ async def exchange(
     if key.expires_at is not None and key.expires_at <= now:
         raise _refuse(TokenExpired("The key has expired"), "expired", raw)
     if key.tenant_id in trust.suspended:
-        suspended = Forbidden("The key's tenant is suspended", reason="tenant_suspended")
-        raise _refuse(suspended, "tenant_suspended", raw)
+        raise _suspended(raw)
     granted = _granted(key, scope)
     if key.last_used_at is None or key.last_used_at <= now - LAST_USED_EVERY:
         # Remembered first: this process's next exchanges of the key skip the write.
@@ -188,8 +192,7 @@ async def _look_up(state: AppState, digest: str, raw: str) -> LiveKey:
         raise _refuse(TokenRevoked("The key has been revoked"), "revoked", raw)
     key = LiveKey(row.id, row.tenant_id, tuple(row.scopes), row.expires_at, row.last_used_at)
     if tenant_status == TenantStatus.SUSPENDED:
-        suspended = Forbidden("The key's tenant is suspended", reason="tenant_suspended")
-        raise _refuse(suspended, "tenant_suspended", raw)
+        raise _suspended(raw)
     state.trust.remember_key(digest, key, generation)
     return key
 
