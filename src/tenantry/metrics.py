@@ -120,6 +120,15 @@ PROVISIONING_STEPS = Counter(
 RATE_LIMIT_REJECTIONS = Counter(
     "tenantry_ratelimit_rejections_total", "Requests refused by a rate limit.", ["limiter"]
 )
+RATE_LIMIT_STORE_FALLBACKS = Counter(
+    "tenantry_ratelimit_store_fallbacks_total",
+    "Times the shared rate-limit store (Redis) failed and limits moved to process memory.",
+)
+RATE_LIMIT_STORE_DEGRADED = Gauge(
+    "tenantry_ratelimit_store_degraded",
+    "1 while a process counts rate limits in its own memory because Redis fails.",
+    multiprocess_mode="livemax",
+)
 
 AUTHZ_DENIALS = Counter(
     "tenantry_authz_denials_total", "Requests refused by authorization.", ["reason"]

@@ -73,6 +73,21 @@ class TestTrustedProxies:
         assert client_ip(self.request_from("127.0.0.1", chain), trusted) == "198.51.100.7"
         assert client_ip(self.request_from("192.0.2.9", chain), trusted) == "192.0.2.9"
 
+    @pytest.mark.parametrize(
+        ("spelling", "canonical"),
+        [
+            ("2001:DB8:0:0::1", "2001:db8::1"),
+            ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),
+            ("::ffff:198.51.100.7", "198.51.100.7"),
+            ("::FFFF:c633:6407", "198.51.100.7"),
+        ],
+    )
+    def test_every_spelling_of_an_address_is_one_key(self, spelling: str, canonical: str) -> None:
+        settings = Settings(_env_file=None, trusted_proxies="10.0.0.0/8")  # type: ignore[call-arg]
+        trusted = settings.trusted_proxies
+        assert client_ip(self.request_from(spelling, ""), trusted) == canonical
+        assert client_ip(self.request_from("10.0.0.1", spelling), trusted) == canonical
+
     def test_a_host_address_with_a_range_suffix_is_refused(self) -> None:
         with pytest.raises(ValidationError):
             Settings(_env_file=None, trusted_proxies="10.0.0.1/8")  # type: ignore[call-arg]

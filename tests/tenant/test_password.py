@@ -67,3 +67,14 @@ class TestPassword:
         async with client_for(signup_settings) as client:
             statuses = [(await grant(client, f"guess number {i}")).status_code for i in range(11)]
         assert statuses[:10] == [401] * 10 and statuses[10] == 429
+
+    async def test_the_account_limit_holds_for_every_spelling_of_the_email(
+        self, client_for: AppFactory, signup_settings: Settings, owner: dict[str, str]
+    ) -> None:
+        spellings = [EMAIL, EMAIL.upper(), EMAIL.title(), f"  {EMAIL.capitalize()}"]
+        async with client_for(signup_settings) as client:
+            statuses = [
+                (await grant(client, f"guess {i}", username=spellings[i % 4])).status_code
+                for i in range(11)
+            ]
+        assert statuses[:10] == [401] * 10 and statuses[10] == 429

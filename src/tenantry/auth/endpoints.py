@@ -199,7 +199,7 @@ async def _grant(
                 session,
                 settings,
                 issuer,
-                email=grant.username.lower(),
+                email=grant.username,
                 password=grant.password,
                 tenant_id=grant.tenant_id,
             )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantry.kit.email import Email
 
 
 class RefreshGrant(BaseModel):
@@ -23,12 +25,7 @@ class LogoutRequest(BaseModel):
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    email: EmailStr
-
-    @field_validator("email")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return value.lower()
+    email: Email
 
 
 class LoginVerify(LoginRequest):
@@ -42,7 +39,7 @@ class PasswordGrant(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     grant_type: Literal["password"]
-    username: EmailStr
+    username: Email
     password: str = Field(min_length=1, max_length=1000)
     tenant_id: str | None = Field(default=None, max_length=40)
 

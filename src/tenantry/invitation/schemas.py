@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantry.kit.email import Email
 
 Role = Literal["owner", "admin", "member"]
 
@@ -13,7 +15,7 @@ Role = Literal["owner", "admin", "member"]
 class InvitationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    email: EmailStr = Field(max_length=320)
+    email: Email = Field(max_length=320)
     role: Role
 
 

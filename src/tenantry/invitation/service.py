@@ -25,6 +25,7 @@ from tenantry.event import service as events
 from tenantry.invitation import transitions
 from tenantry.invitation.transitions import InvitationState
 from tenantry.kit.clock import utcnow
+from tenantry.kit.email import normalise_email
 from tenantry.kit.ids import new_id
 from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.kit.tokens import hash_secret, new_secret
@@ -106,7 +107,7 @@ async def create(
     invited_by: str,
 ) -> Invitation:
     """A pending invitation and its mail, in the caller's transaction."""
-    email = email.strip().lower()
+    email = normalise_email(email)
     if await _is_member(session, tenant_id, email):
         raise AlreadyMember(f"{email} is a member of this tenant already")
     await transitions.expire_lapsed(

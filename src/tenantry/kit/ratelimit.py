@@ -3,6 +3,11 @@
 Sliding-window counters: cheap (two counters per key) and without the burst a
 fixed window allows at its edge. Responses carry the IETF `RateLimit-Policy`
 and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers).
+
+When Redis fails, limits fail over to process memory instead of failing the
+request: signup and login stay up, each process counts on its own (so a limit
+is at most the number of processes times its rate) until Redis answers again, and health says
+`degraded` meanwhile.
 """
 
 from __future__ import annotations
@@ -10,19 +15,25 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from ipaddress import IPv4Network, IPv6Network
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import Request
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
 
 from tenantry.errors import RateLimited
-from tenantry.metrics import RATE_LIMIT_REJECTIONS
+from tenantry.metrics import (
+    RATE_LIMIT_REJECTIONS,
+    RATE_LIMIT_STORE_DEGRADED,
+    RATE_LIMIT_STORE_FALLBACKS,
+)
 from tenantry.state import state_of
 
 log = structlog.get_logger(__name__)
@@ -77,28 +88,97 @@ class SweptMemoryStorage(MemoryStorage):
             await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
 
 
+# How long limits stay in memory after Redis fails before Redis is tried again, and how
+# long one Redis call may take: a limit check must not hold a request for a dead store.
+REDIS_RETRY_S = 5.0
+REDIS_TIMEOUT_S = 0.5
+
+_Strategy = SlidingWindowCounterRateLimiter
+T = TypeVar("T")
+
+
 class RateLimiter:
     def __init__(self, redis_url: str | None) -> None:
-        storage: Storage = (
-            RedisStorage(f"async+{redis_url}", implementation="redispy")
+        self._memory = _Strategy(SweptMemoryStorage())
+        self._redis = (
+            _Strategy(
+                RedisStorage(
+                    f"async+{redis_url}",
+                    implementation="redispy",
+                    wrap_exceptions=True,
+                    socket_timeout=REDIS_TIMEOUT_S,
+                    socket_connect_timeout=REDIS_TIMEOUT_S,
+                )
+            )
             if redis_url
-            else SweptMemoryStorage()
+            else None
         )
-        self.shared = redis_url is not None
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._failed_at: float | None = None  # monotonic time of the last Redis failure
+        self._outage_since: float | None = None  # wall time the current outage began
+
+    def status(self) -> dict[str, Any]:
+        """The health check's view: which store counts now, and since when it fell back."""
+        if self._redis is None:
+            return {"status": "local", "store": "memory"}
+        if self._outage_since is None:
+            return {"status": "ok", "store": "redis"}
+        return {"status": "degraded", "store": "memory", "fallback_since": self._outage_since}
+
+    async def _run(self, call: Callable[[_Strategy], Awaitable[T]]) -> T:
+        """Run `call` on Redis, or on process memory while Redis is failing."""
+        redis = self._redis
+        retry_due = self._failed_at is None or time.monotonic() - self._failed_at >= REDIS_RETRY_S
+        if redis is not None and retry_due:
+            try:
+                result = await call(redis)
+            except StorageError as exc:
+                self._fall_back(exc)
+            else:
+                if self._outage_since is not None:
+                    self._recover()
+                return result
+        return await call(self._memory)
+
+    def _fall_back(self, exc: StorageError) -> None:
+        self._failed_at = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = time.time()
+            RATE_LIMIT_STORE_FALLBACKS.inc()
+            RATE_LIMIT_STORE_DEGRADED.set(1)
+            error = exc.storage_error
+            log.warning(
+                "rate_limit_store_unavailable",
+                store="redis",
+                fallback="memory",
+                error=f"{type(error).__name__}: {error}"[:300],
+            )
+
+    def _recover(self) -> None:
+        down_s = round(time.time() - (self._outage_since or time.time()), 1)
+        log.info("rate_limit_store_recovered", store="redis", down_s=down_s)
+        self._failed_at = self._outage_since = None
+        RATE_LIMIT_STORE_DEGRADED.set(0)
 
     async def hit(self, limit: Limit, key: str) -> Decision:
-        allowed = await self._limiter.hit(limit.rate, limit.name, key)
-        stats = await self._limiter.get_window_stats(limit.rate, limit.name, key)
-        reset_s = max(1, math.ceil(stats.reset_time - time.time()))
-        return Decision(limit, allowed, max(0, stats.remaining), reset_s)
+        async def hit_and_read(strategy: _Strategy) -> tuple[bool, float, int]:
+            allowed = await strategy.hit(limit.rate, limit.name, key)
+            stats = await strategy.get_window_stats(limit.rate, limit.name, key)
+            return allowed, stats.reset_time, stats.remaining
+
+        allowed, reset_time, remaining = await self._run(hit_and_read)
+        reset_s = max(1, math.ceil(reset_time - time.time()))
+        return Decision(limit, allowed, max(0, remaining), reset_s)
 
     async def spent(self, limit: Limit, key: str) -> int | None:
         """Seconds until `key` may try again if its `limit` is used up (no hit), else None."""
-        if await self._limiter.test(limit.rate, limit.name, key):
-            return None
-        stats = await self._limiter.get_window_stats(limit.rate, limit.name, key)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+
+        async def test_and_read(strategy: _Strategy) -> float | None:
+            if await strategy.test(limit.rate, limit.name, key):
+                return None
+            return (await strategy.get_window_stats(limit.rate, limit.name, key)).reset_time
+
+        reset_time = await self._run(test_and_read)
+        return None if reset_time is None else max(1, math.ceil(reset_time - time.time()))
 
     async def enforce(self, limits: list[tuple[Limit, str]], **context: str) -> dict[str, str]:
         """Hit each `(limit, key)` in turn; raise RATE_LIMITED at the first refusal.
@@ -144,17 +224,31 @@ def headers_for(decisions: list[Decision], limits: list[Limit]) -> dict[str, str
 
 
 def client_ip(request: Request, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> str:
-    """The peer address; behind a trusted proxy, the nearest untrusted X-Forwarded-For hop."""
-    peer = request.client.host if request.client else "unknown"
+    """The peer address; behind a trusted proxy, the nearest untrusted X-Forwarded-For hop.
+
+    In one spelling per address (`2001:DB8:0::1` is `2001:db8::1`, `::ffff:192.0.2.1` is
+    `192.0.2.1`), so that a limit keyed on it cannot be dodged by writing it another way.
+    """
+    peer = _canonical(request.client.host) if request.client else "unknown"
     if not _trusted(peer, trusted_proxies):
         return peer
     hops = [
         hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()
     ]
     for hop in reversed(hops):
-        if _is_ip(hop) and not _trusted(hop, trusted_proxies):
-            return hop
+        address = _canonical(hop)
+        if _is_ip(address) and not _trusted(address, trusted_proxies):
+            return address
     return peer
+
+
+def _canonical(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)
 
 
 def _trusted(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:

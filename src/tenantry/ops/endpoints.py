@@ -57,7 +57,9 @@ async def health(request: Request, deep: bool = False) -> JSONResponse:
     if not deep:
         return _respond(HealthReport(service.OK, _uptime(request)))
     state = state_of(request)
-    report = await service.deep_report(state.database, state.redis, state.mail, _uptime(request))
+    report = await service.deep_report(
+        state.database, state.redis, state.rate_limiter, state.mail, _uptime(request)
+    )
     return _respond(report)
 
 
@@ -70,11 +72,14 @@ async def live() -> LiveRead:
     "/health/ready",
     response_model=HealthRead,
     responses=HEALTH_RESPONSES,
-    summary="Ready to take traffic: the database answers",
+    summary="Ready to take traffic: the database answers (degraded while limits are local)",
 )
 async def ready(request: Request) -> JSONResponse:
     state = state_of(request)
-    return _respond(await service.readiness(state.database, shutting_down=state.shutting_down))
+    report = await service.readiness(
+        state.database, state.rate_limiter, shutting_down=state.shutting_down
+    )
+    return _respond(report)
 
 
 async def refresh_database_gauges(database: Database) -> None:

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from tenantry import __version__, rls, schema
 from tenantry.db import Database
 from tenantry.job import service as job_service
+from tenantry.kit.ratelimit import RateLimiter
 from tenantry.mail.backends import MailBackend
 from tenantry.models import JobStatus
 
@@ -60,10 +61,13 @@ async def _migrations(database: Database) -> dict[str, Any]:
     return {"status": DEGRADED, "drift": drift} if drift else {"status": OK}
 
 
-async def _rate_limit_store(redis: aioredis.Redis | None) -> dict[str, Any]:
+async def _rate_limit_store(redis: aioredis.Redis | None, limiter: RateLimiter) -> dict[str, Any]:
+    """Redis's answer to a ping, and where this process counts limits now."""
+    counting = limiter.status()
     if redis is None:
-        return {"status": LOCAL, "store": "memory"}
-    return {**await _timed(redis.ping), "store": "redis"}
+        return counting
+    checked = await _timed(redis.ping)
+    return {**checked, **counting} if checked["status"] == OK else {**counting, **checked}
 
 
 async def _queues(database: Database) -> dict[str, Any]:
@@ -108,17 +112,21 @@ async def _mail(backend: MailBackend) -> dict[str, Any]:
 
 
 async def deep_report(
-    database: Database, redis: aioredis.Redis | None, mail: MailBackend, uptime_s: float
+    database: Database,
+    redis: aioredis.Redis | None,
+    limiter: RateLimiter,
+    mail: MailBackend,
+    uptime_s: float,
 ) -> HealthReport:
     database_check, migrations, rate_limit, queues, mail_check, isolation = await asyncio.gather(
         _timed(database.ping),
         _migrations(database),
-        _rate_limit_store(redis),
+        _rate_limit_store(redis, limiter),
         _queues(database),
         _mail(mail),
         _isolation(database),
     )
-    checks = {
+    checks: dict[str, dict[str, Any]] = {
         "database": database_check,
         "migrations": migrations,
         "rate_limit": rate_limit,
@@ -135,8 +143,16 @@ async def deep_report(
     return HealthReport(status, uptime_s, checks)
 
 
-async def readiness(database: Database, *, shutting_down: bool) -> HealthReport:
+async def readiness(
+    database: Database, limiter: RateLimiter, *, shutting_down: bool
+) -> HealthReport:
+    """Down without the database; degraded, still taking traffic, while limits are local."""
     if shutting_down:
         return HealthReport(DOWN, 0, {"lifecycle": {"status": DOWN, "error": "shutting down"}})
     database_check = await _timed(database.ping)
-    return HealthReport(database_check["status"], 0, {"database": database_check})
+    rate_limit = limiter.status()
+    if database_check["status"] != OK:
+        status = DOWN
+    else:
+        status = DEGRADED if rate_limit["status"] == DEGRADED else OK
+    return HealthReport(status, 0, {"database": database_check, "rate_limit": rate_limit})

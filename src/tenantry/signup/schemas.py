@@ -6,7 +6,9 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tenantry.kit.email import Email
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 RESERVED_SLUGS = frozenset(
@@ -22,7 +24,7 @@ class SignupCreate(BaseModel):
 
     org_name: str = Field(min_length=1, max_length=200)
     slug: str = Field(min_length=3, max_length=40)
-    email: EmailStr
+    email: Email
     plan: str = Field(min_length=1, max_length=40)
     promo_code: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -36,11 +38,6 @@ class SignupCreate(BaseModel):
         if value in RESERVED_SLUGS:
             raise ValueError(f"{value!r} is reserved")
         return value
-
-    @field_validator("email")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return value.lower()
 
 
 class SignupCreated(BaseModel):
