@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.test_servers import _env, running
+from tests.cli.test_servers import _env, running, stop_group
 from tests.fixtures.signup import signup_body
 
 SLOW_SOCKETS = 50
@@ -61,3 +61,29 @@ async def test_signups_answer_while_fifty_bodies_trickle(database_url: str, tmp_
         assert answer.startswith(b"HTTP/1.1 408") and b"REQUEST_TIMEOUT" in answer
         for _, writer in slow:
             writer.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("path", [*TRICKLED, "/v1/signup"])
+async def test_a_client_gone_mid_body_is_not_an_error(
+    path: str, database_url: str, tmp_path: Path
+) -> None:
+    """Half a body, then the socket closes: an ordinary event of the internet, not a defect."""
+    env = _env(
+        tmp_path / "data", TENANTRY_DATABASE_URL=database_url, TENANTRY_BODY_READ_TIMEOUT="2"
+    )
+    with running(["serve"], env, tmp_path) as (base_url, process):
+        port = int(base_url.rsplit(":", 1)[1])
+        for _ in range(3):
+            _, writer = await trickle(port, path)
+            writer.close()
+            await writer.wait_closed()
+        await asyncio.sleep(3)  # past the read deadline, had anything still been waiting
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            assert (await client.get("/health/ready")).status_code == 200
+        stop_group(process)
+        assert process.stdout is not None
+        output = process.stdout.read().decode()
+    assert "http_request" in output  # the log was read
+    assert "Traceback" not in output and "exception" not in output.lower(), output
+    assert '"level": "error"' not in output, output

@@ -12,11 +12,13 @@ import re
 import secrets
 import time
 import uuid
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tenantry.errors import problem
+from tenantry import storable
+from tenantry.errors import ValidationFailed, problem
 from tenantry.metrics import HTTP_REQUEST_DURATION
 
 log = structlog.get_logger("tenantry.access")
@@ -97,7 +99,8 @@ class BodyReaderMiddleware:
     only its own socket, and gets `408 REQUEST_TIMEOUT` when the deadline passes. A body
     over the cap is `413 PAYLOAD_TOO_LARGE`, refused before it is read when it says so
     in Content-Length; a body that is neither JSON nor a form (nor says what it is) is
-    `415 UNSUPPORTED_MEDIA_TYPE`.
+    `415 UNSUPPORTED_MEDIA_TYPE`; text that storage cannot hold, anywhere in the path,
+    query or body, is `400 VALIDATION` (tenantry.storable).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
@@ -131,9 +134,17 @@ class BodyReaderMiddleware:
             return
         except _Disconnected:
             return
-        if body and not _readable(_header(scope, b"content-type")):
+        media_type = _media_type(_header(scope, b"content-type"))
+        if body and not _readable(media_type):
             detail = "Send the body as application/json or application/x-www-form-urlencoded"
             await _refuse(send, 415, "UNSUPPORTED_MEDIA_TYPE", detail)
+            return
+        try:
+            _check_storable(scope, media_type, body)
+        except storable.Unstorable as exc:
+            errors = [{"field": exc.field, "message": exc.message}]
+            refusal = ValidationFailed("One or more fields are not valid", errors=errors)
+            await _send_problem(send, refusal.to_problem(), keep_alive=True)
             return
         replayed = False
 
@@ -145,9 +156,6 @@ class BodyReaderMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
-
-    async def _too_large(self, send: Send) -> None:
-        await _refuse(send, 413, "PAYLOAD_TOO_LARGE", f"The body exceeds {self.max_bytes} bytes")
 
     async def _read(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
@@ -169,9 +177,24 @@ class BodyReaderMiddleware:
 _READABLE = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def _readable(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _readable(media_type: str) -> bool:
     return media_type in _READABLE or media_type.endswith("+json")
+
+
+def _check_storable(scope: Scope, media_type: str, body: bytes) -> None:
+    """The path, the query and the body hold nothing storage cannot (tenantry.storable)."""
+    storable.check_path(scope["path"])
+    storable.check_query(scope["query_string"])
+    if not body:
+        return
+    if media_type == "application/x-www-form-urlencoded":
+        storable.check_form(body)
+    elif media_type != "multipart/form-data":
+        storable.check_json(body)
 
 
 class _TooLarge(Exception):
@@ -184,16 +207,16 @@ class _Disconnected(Exception):
 
 async def _refuse(send: Send, status: int, code: str, detail: str) -> None:
     """Answer a problem and close the connection: the rest of the body is not wanted."""
-    body = json.dumps(problem(status, code, detail)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    await _send_problem(send, problem(status, code, detail), keep_alive=False)
+
+
+async def _send_problem(send: Send, refusal: dict[str, Any], *, keep_alive: bool) -> None:
+    body = json.dumps(refusal).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if not keep_alive:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": refusal["status"], "headers": headers})
     await send({"type": "http.response.body", "body": body})

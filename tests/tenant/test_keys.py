@@ -107,6 +107,13 @@ class TestLifecycle:
         assert_problem(await exchange(api, expiring["secret"]), 401, "TOKEN_EXPIRED")
         assert_problem(await exchange(api, "tnt_sk_unknown"), 401, "UNAUTHENTICATED")
 
+    async def test_an_expiry_in_the_past_is_refused(
+        self, api: httpx.AsyncClient, owner: dict[str, str]
+    ) -> None:
+        past = (utcnow() - timedelta(seconds=1)).isoformat()
+        body = assert_problem(await create(api, owner, expires_at=past), 400, "VALIDATION")
+        assert body["errors"][0]["field"] == "expires_at"  # type: ignore[index]
+
     async def test_bad_scopes(self, api: httpx.AsyncClient, owner: dict[str, str]) -> None:
         body = assert_problem(await create(api, owner, scopes=["root"]), 400, "VALIDATION")
         assert body["errors"][0]["field"] == "scopes"  # type: ignore[index]

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenantry.integration_key.service import SCOPES
+from tenantry.kit.clock import utcnow
 
 
 class KeyCreate(BaseModel):
@@ -25,9 +26,11 @@ class KeyCreate(BaseModel):
 
     @field_validator("expires_at")
     @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
+    def _aware_and_ahead(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2027-01-01T00:00:00Z")
+        if value is not None and value <= utcnow():
+            raise ValueError("must be in the future (a key that has expired is no key)")
         return value
 
 
