@@ -175,3 +175,14 @@ async def test_no_route_answers_500_to_garbage(
                     page = route.response_class is HTMLResponse and response.status_code != 415
                     expected = "text/html" if page else "application/problem+json"
                     assert response.headers["content-type"].startswith(expected), path
+
+
+@pytest.mark.parametrize("sent", [b'{"org_name": ', b'{"org_name": "\xff"}'])
+async def test_a_body_that_is_not_json_is_a_validation_error(
+    client: httpx.AsyncClient, sent: bytes
+) -> None:
+    response = await client.post(
+        "/v1/signup", content=sent, headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 400, "VALIDATION")
+    assert body["errors"][0]["field"] == "body"  # type: ignore[index]

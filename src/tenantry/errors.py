@@ -118,6 +118,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"field": _field_name(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
+            if err.get("type") != "json_invalid"
+            else {"field": "body", "message": "is not valid JSON"}  # loc holds an offset
             for err in exc.errors()
         ]
         return problem_response(
@@ -126,6 +128,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": a body that is not JSON
+            message = exc.detail if isinstance(exc.detail, str) else "not valid"
+            errors = [{"field": "body", "message": message}]
+            return problem_response(
+                ValidationFailed("The body is not valid", errors=errors).to_problem()
+            )
         code = _STATUS_CODES.get(exc.status_code, HTTPStatus(exc.status_code).name)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(problem(exc.status_code, code, detail), dict(exc.headers or {}))

@@ -41,14 +41,22 @@ def wait_until_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running(
-    args: list[str], env: dict[str, str], cwd: Path, port: int | None = None
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    port: int | None = None,
+    *,
+    log: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The server on `port`; its output piped, or written to `log` for a long run (a pipe
+    nobody reads fills up and stalls the server's logging)."""
     port = port or free_port()
+    output = log.open("wb") if log else subprocess.PIPE
     process = subprocess.Popen(
         [TENANTRY, *args, "--port", str(port)],
         env=env,
         cwd=cwd,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         process_group=0,  # its own group: `serve --workers` children are stopped with it
     )
@@ -58,6 +66,8 @@ def running(
         yield base_url, process
     finally:
         stop_group(process)
+        if log:
+            output.close()  # type: ignore[union-attr]
 
 
 def stop_group(process: subprocess.Popen[bytes], grace_s: float = 20) -> None:
