@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench requirements clean
+.PHONY: run test lint fmt bench reliability requirements clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -34,6 +34,11 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
+
+# The reliability suite at its larger scale (fuzzing, state machines, outages, crashes);
+# writes docs/reliability.md. TENANTRY_FUZZ_EXAMPLES and TENANTRY_STATEFUL_RUNS scale it.
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability.report
 
 # Re-pin after editing pyproject.toml: versions and hashes, no download addresses.
 requirements:

@@ -3,6 +3,7 @@ health says so, and Redis takes over again when it answers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -51,7 +52,10 @@ async def test_with_redis_down_signup_and_login_answer_and_limits_hold(
     port: int,
     logs: LogCapture,
     monkeypatch: pytest.MonkeyPatch,
+    record_property: Callable[[str, object], None],
 ) -> None:
+    """Redis unreachable: signup and login answer, limits hold in memory, Redis resumes."""
+    record_property("faults", "Redis down from the start, then started")
     fallbacks_before = RATE_LIMIT_STORE_FALLBACKS._value.get()
     async with client_for(settings_on) as client:
         assert [(await sign_up(client, n)).status_code for n in range(3)] == [201] * 3
@@ -82,6 +86,7 @@ async def test_with_redis_down_signup_and_login_answer_and_limits_hold(
 async def test_redis_stopping_mid_run_is_a_fallback_not_an_error(
     client_for: AppFactory, settings_on: Settings, port: int, logs: LogCapture
 ) -> None:
+    """Redis stopped between two signups: the second answers 201 and health says degraded."""
     redis = start_redis(port)
     next(redis)
     async with client_for(settings_on) as client:
