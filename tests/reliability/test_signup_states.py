@@ -10,19 +10,14 @@ it; once the worker has had its time, nothing is left in flight.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-from collections import Counter
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from email import message_from_bytes
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -31,28 +26,22 @@ from hypothesis.stateful import (
     invariant,
     multiple,
     rule,
-    run_state_machine_as_test,
 )
 from sqlalchemy import func, select
 
-from tenantry.app import create_app
-from tenantry.config import Settings
-from tenantry.db import Database
 from tenantry.kit.clock import clock
-from tenantry.models import Event, MailMessage, Membership, SignupSession, SignupStatus, Tenant
+from tenantry.models import Event, Membership, SignupSession, SignupStatus, Tenant
 from tenantry.models.signup_session import SLUG_HOLDING
 from tenantry.signup.service import expire_and_purge
 from tenantry.signup.transitions import EVENT_TYPES
-from tenantry.worker.registry import load_task_modules
-from tests.conftest import make_settings
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import code_for, signup_body
-from tests.fixtures.workers import running_worker, wait_for
+from tests.fixtures.workers import wait_for
+from tests.reliability.world import World, delivered, machine_settings, run_machine, world
 
 STEPS = int(os.environ.get("TENANTRY_STATEFUL_STEPS", "20"))
 RUNS = int(os.environ.get("TENANTRY_STATEFUL_RUNS", "30"))
 IN_FLIGHT = (SignupStatus.EMAIL_VERIFIED, SignupStatus.PROVISIONING)
-T = TypeVar("T")
 
 
 @dataclass
@@ -61,21 +50,6 @@ class Signup:
     email: str
     continuation_token: str | None = None
     exchanged: bool = False
-
-
-@dataclass
-class World:
-    """What every run of the machine shares: one loop, one app, one database, one worker."""
-
-    loop: asyncio.AbstractEventLoop
-    api: httpx.AsyncClient
-    database: Database
-    settings: Settings
-    runs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    tally: Counter[str] = field(default_factory=Counter)  # what the runs reached
-
-    def run(self, work: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(work)
 
 
 class SignupMachine(RuleBasedStateMachine):
@@ -113,19 +87,8 @@ class SignupMachine(RuleBasedStateMachine):
             return await code_for(self.world.database, self.world.settings, signup.email)
         except LookupError:
             pass
-        async with self.world.database.session() as session:
-            newest = await session.scalar(
-                select(MailMessage.id)
-                .where(
-                    MailMessage.to_address == signup.email, MailMessage.template == "signup_code"
-                )
-                .order_by(MailMessage.created_at.desc())
-                .limit(1)
-            )
-        delivered = self.world.settings.data_dir / "mail" / f"{newest}.eml"
-        if newest is None or not delivered.exists():
-            return None
-        return seen(message_from_bytes(delivered.read_bytes())["Subject"].split()[0])
+        message = await delivered(self.world, signup.email, "signup_code")
+        return None if message is None else seen(str(message["Subject"]).split()[0])
 
     async def _verify(self, signup: Signup, code: str) -> httpx.Response:
         return await self.world.api.post(f"/v1/signup/{signup.id}/verify", json={"code": code})
@@ -273,50 +236,13 @@ def test_signup_holds_its_invariants_under_random_sequences(
     record_property: Callable[[str, object], None],
 ) -> None:
     """Random signup sequences keep the slug, owner, once-only and event invariants."""
-    settings_ = make_settings(
-        tmp_path / "data",
-        database_url=database_url,
-        signup_limit_per_ip="100000/hour",
-        signup_limit_per_email="100000/hour",
-        signup_limit_per_domain="100000/hour",
-        signup_resend_limit_per_ip="100000/hour",
-        signup_verify_limit_per_ip="100000/hour",
-        job_poll_interval=timedelta(milliseconds=50),
-    )
-    load_task_modules(settings_)
-    loop = asyncio.new_event_loop()
-    stack = AsyncExitStack()
-
-    async def start() -> World:
-        app = create_app(settings_)
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        api = await stack.enter_async_context(
-            httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        )
-        database = Database(owner_database_url)
-        stack.push_async_callback(database.dispose)
-        await stack.enter_async_context(running_worker(database, settings_))
-        return World(loop, api, database, settings_)
-
-    try:
-        SignupMachine.world = loop.run_until_complete(start())
-        run_state_machine_as_test(
-            SignupMachine,
-            settings=settings(
-                max_examples=RUNS,
-                stateful_step_count=STEPS,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            ),
-        )
-        tally = SignupMachine.world.tally
-        print(f"signup state machine: {RUNS} runs of {STEPS} steps reached {dict(tally)}")
-        record_property("load", f"{RUNS} runs of up to {STEPS} steps, races of up to 3")
-        record_property("faults", "wrong codes, clock jumps to 25 h, purges mid-run")
-        record_property("figure", ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
-        assert tally["verified"] and tally["exchanged"] and tally["settled"], tally
-    finally:
-        loop.run_until_complete(stack.aclose())
-        loop.close()
+    settings_ = machine_settings(tmp_path / "data", database_url)
+    with world(settings_, owner_database_url) as shared:
+        SignupMachine.world = shared
+        run_machine(SignupMachine, RUNS, STEPS)
+    tally = shared.tally
+    print(f"signup state machine: {RUNS} runs of {STEPS} steps reached {dict(tally)}")
+    record_property("load", f"{RUNS} runs of up to {STEPS} steps, races of up to 3")
+    record_property("faults", "wrong codes, clock jumps to 25 h, purges mid-run")
+    record_property("figure", ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+    assert tally["verified"] and tally["exchanged"] and tally["settled"], tally

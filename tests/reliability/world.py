@@ -1,0 +1,123 @@
+"""The world a hypothesis state machine runs in: one event loop, the real app with its
+lifespan, the test's own database handle and a worker, shared by every run of the machine.
+
+Hypothesis drives rules synchronously, so the world owns a loop and each rule runs its
+coroutine to completion on it; the worker's task makes progress while a rule awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Awaitable, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+from sqlalchemy import select
+
+from tenantry.app import create_app
+from tenantry.config import Settings
+from tenantry.db import Database
+from tenantry.models import MailMessage
+from tenantry.worker.registry import load_task_modules
+from tests.conftest import make_settings
+from tests.fixtures.workers import running_worker
+
+T = TypeVar("T")
+UNLIMITED = "100000/hour"
+
+
+@dataclass
+class World:
+    loop: asyncio.AbstractEventLoop
+    api: httpx.AsyncClient
+    database: Database
+    settings: Settings
+    runs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    tally: Counter[str] = field(default_factory=Counter)  # what the runs reached
+
+    def run(self, work: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(work)
+
+
+def machine_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    """Limits out of the way (the machines are about states, not abuse) and a quick worker."""
+    limits = {
+        name: UNLIMITED
+        for name in (
+            "signup_limit_per_ip",
+            "signup_limit_per_email",
+            "signup_limit_per_domain",
+            "signup_resend_limit_per_ip",
+            "signup_verify_limit_per_ip",
+        )
+    }
+    return make_settings(
+        data_dir,
+        database_url=database_url,
+        job_poll_interval=timedelta(milliseconds=50),
+        **limits,
+        **overrides,
+    )
+
+
+@contextmanager
+def world(settings_: Settings, owner_database_url: str) -> Iterator[World]:
+    load_task_modules(settings_)
+    loop = asyncio.new_event_loop()
+    stack = AsyncExitStack()
+
+    async def start() -> World:
+        app = create_app(settings_)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        api = await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        )
+        database = Database(owner_database_url)
+        stack.push_async_callback(database.dispose)
+        await stack.enter_async_context(running_worker(database, settings_))
+        return World(loop, api, database, settings_)
+
+    try:
+        yield loop.run_until_complete(start())
+    finally:
+        loop.run_until_complete(stack.aclose())
+        loop.close()
+
+
+def run_machine(machine: type[RuleBasedStateMachine], runs: int, steps: int) -> None:
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=runs,
+            stateful_step_count=steps,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+
+
+async def delivered(world: World, email: str, template: str) -> Message | None:
+    """The newest `template` mail to `email` as its file backend delivered it, if sent yet."""
+    async with world.database.session() as session:
+        newest = await session.scalar(
+            select(MailMessage.id)
+            .where(MailMessage.to_address == email, MailMessage.template == template)
+            .order_by(MailMessage.created_at.desc())
+            .limit(1)
+        )
+    path = world.settings.data_dir / "mail" / f"{newest}.eml"
+    if newest is None or not path.exists():
+        return None
+    return message_from_bytes(path.read_bytes())
