@@ -10,7 +10,6 @@ every status has the event (or, for expiry, the deadline) that explains it.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,14 +31,19 @@ from sqlalchemy import func, select
 
 from tenantry.invitation.service import sweep
 from tenantry.kit.clock import clock
-from tenantry.models import Event, Invitation, InvitationStatus, Membership, User
+from tenantry.models import Invitation, InvitationStatus, Membership, User
 from tests.fixtures.factories import create_member, create_tenant, tokens_for
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import invitation_token
-from tests.reliability.world import World, delivered, machine_settings, run_machine, world
+from tests.reliability.world import (
+    World,
+    delivered,
+    explore,
+    machine_settings,
+    unexplained,
+    world,
+)
 
-STEPS = int(os.environ.get("TENANTRY_STATEFUL_STEPS", "20"))
-RUNS = int(os.environ.get("TENANTRY_STATEFUL_RUNS", "30"))
 LINK_TOKEN = re.compile(r"token=([A-Za-z0-9_\-.~]+)")
 
 
@@ -222,16 +226,14 @@ class InvitationMachine(RuleBasedStateMachine):
         async def check() -> None:
             async with self.world.database.session() as session:
                 for status, event_type in explained_by.items():
-                    unexplained = await session.execute(
-                        select(Invitation.id).where(
-                            Invitation.tenant_id == self.tenant_id,
-                            Invitation.status == status,
-                            ~select(Event.id)
-                            .where(Event.subject_id == Invitation.id, Event.type == event_type)
-                            .exists(),
-                        )
+                    missing = await unexplained(
+                        session,
+                        Invitation,
+                        status,
+                        event_type,
+                        Invitation.tenant_id == self.tenant_id,
                     )
-                    assert not unexplained.all(), f"{status} without {event_type}"
+                    assert not missing, f"{status} without {event_type}"
                 early = await session.execute(
                     select(Invitation.id).where(
                         Invitation.tenant_id == self.tenant_id,
@@ -255,11 +257,10 @@ def test_invitations_hold_their_invariants_under_random_sequences(
         tmp_path / "data", database_url, link_failure_limit_per_ip="100000/hour"
     )
     with world(settings_, owner_database_url) as shared:
-        InvitationMachine.world = shared
-        run_machine(InvitationMachine, RUNS, STEPS)
-    tally = shared.tally
-    print(f"invitation state machine: {RUNS} runs of {STEPS} steps reached {dict(tally)}")
-    record_property("load", f"{RUNS} runs of up to {STEPS} steps, races of up to 3")
-    record_property("faults", "superseded links, clock jumps past expiry, sweeps mid-run")
-    record_property("figure", ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+        tally = explore(
+            InvitationMachine,
+            shared,
+            record_property,
+            faults="superseded links, clock jumps past expiry, sweeps",
+        )
     assert tally["accepted"] and tally["refused"], tally

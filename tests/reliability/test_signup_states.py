@@ -10,7 +10,6 @@ it; once the worker has had its time, nothing is left in flight.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,17 +29,22 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from tenantry.kit.clock import clock
-from tenantry.models import Event, Membership, SignupSession, SignupStatus, Tenant
+from tenantry.models import Membership, SignupSession, SignupStatus, Tenant
 from tenantry.models.signup_session import SLUG_HOLDING
 from tenantry.signup.service import expire_and_purge
 from tenantry.signup.transitions import EVENT_TYPES
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import code_for, signup_body
 from tests.fixtures.workers import wait_for
-from tests.reliability.world import World, delivered, machine_settings, run_machine, world
+from tests.reliability.world import (
+    World,
+    delivered,
+    explore,
+    machine_settings,
+    unexplained,
+    world,
+)
 
-STEPS = int(os.environ.get("TENANTRY_STATEFUL_STEPS", "20"))
-RUNS = int(os.environ.get("TENANTRY_STATEFUL_RUNS", "30"))
 IN_FLIGHT = (SignupStatus.EMAIL_VERIFIED, SignupStatus.PROVISIONING)
 
 
@@ -216,15 +220,8 @@ class SignupMachine(RuleBasedStateMachine):
         async def check() -> None:
             async with self.world.database.session() as session:
                 for status, event_type in EVENT_TYPES.items():
-                    unexplained = await session.execute(
-                        select(SignupSession.id).where(
-                            SignupSession.status == status,
-                            ~select(Event.id)
-                            .where(Event.subject_id == SignupSession.id, Event.type == event_type)
-                            .exists(),
-                        )
-                    )
-                    assert not unexplained.all(), f"{status} without {event_type}"
+                    missing = await unexplained(session, SignupSession, status, event_type)
+                    assert not missing, f"{status} without {event_type}"
 
         self.world.run(check())
 
@@ -238,11 +235,7 @@ def test_signup_holds_its_invariants_under_random_sequences(
     """Random signup sequences keep the slug, owner, once-only and event invariants."""
     settings_ = machine_settings(tmp_path / "data", database_url)
     with world(settings_, owner_database_url) as shared:
-        SignupMachine.world = shared
-        run_machine(SignupMachine, RUNS, STEPS)
-    tally = shared.tally
-    print(f"signup state machine: {RUNS} runs of {STEPS} steps reached {dict(tally)}")
-    record_property("load", f"{RUNS} runs of up to {STEPS} steps, races of up to 3")
-    record_property("faults", "wrong codes, clock jumps to 25 h, purges mid-run")
-    record_property("figure", ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+        tally = explore(
+            SignupMachine, shared, record_property, faults="wrong codes, 25 h clock jumps, purges"
+        )
     assert tally["verified"] and tally["exchanged"] and tally["settled"], tally

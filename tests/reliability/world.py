@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,17 +24,21 @@ import httpx
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.app import create_app
 from tenantry.config import Settings
 from tenantry.db import Database
-from tenantry.models import MailMessage
+from tenantry.models import Event, MailMessage
 from tenantry.worker.registry import load_task_modules
 from tests.conftest import make_settings
 from tests.fixtures.workers import running_worker
 
 T = TypeVar("T")
 UNLIMITED = "100000/hour"
+# How many runs of how many steps at most: small in `make test`, large in `make reliability`.
+RUNS = int(os.environ.get("TENANTRY_STATEFUL_RUNS", "30"))
+STEPS = int(os.environ.get("TENANTRY_STATEFUL_STEPS", "20"))
 
 
 @dataclass
@@ -95,17 +100,48 @@ def world(settings_: Settings, owner_database_url: str) -> Iterator[World]:
         loop.close()
 
 
-def run_machine(machine: type[RuleBasedStateMachine], runs: int, steps: int) -> None:
+def explore(
+    machine: type[RuleBasedStateMachine],
+    shared: World,
+    record_property: Callable[[str, object], None],
+    *,
+    faults: str,
+) -> Counter[str]:
+    """Run `machine` RUNS times in `shared`, record the row of the reliability table, and
+    return what the runs reached (for the test to check that they reached anything)."""
+    machine.world = shared  # type: ignore[attr-defined]
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=runs,
-            stateful_step_count=steps,
+            max_examples=RUNS,
+            stateful_step_count=STEPS,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
+    reached = ", ".join(f"{name} {n}" for name, n in sorted(shared.tally.items()))
+    print(f"{machine.__name__}: {RUNS} runs of up to {STEPS} steps reached {reached}")
+    record_property("load", f"{RUNS} runs of up to {STEPS} steps, races of up to 3")
+    record_property("faults", faults)
+    record_property("figure", reached)
+    return shared.tally
+
+
+async def unexplained(
+    session: AsyncSession, model: Any, status: str, event_type: str, *where: Any
+) -> list[str]:
+    """Ids of `model` rows in `status` with no `event_type` event about them."""
+    rows = await session.execute(
+        select(model.id).where(
+            model.status == status,
+            *where,
+            ~select(Event.id)
+            .where(Event.subject_id == model.id, Event.type == event_type)
+            .exists(),
+        )
+    )
+    return list(rows.scalars())
 
 
 async def delivered(world: World, email: str, template: str) -> Message | None:
