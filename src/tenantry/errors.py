@@ -10,6 +10,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -78,6 +79,24 @@ class TokenRevoked(Unauthenticated):
     code, title = "TOKEN_REVOKED", "The token has been revoked"
 
 
+class DatabaseUnavailable(TenantryError):
+    """The database did not answer: refused, closed, timed out, or (SQLite) locked or full."""
+
+    status, code, title = 503, "DATABASE_UNAVAILABLE", "The database is not answering"
+    headers = {"Retry-After": "5"}
+
+
+# What a database that is down, restarting, failing over or out of room raises: the
+# request can be retried, so it is a 503, not a defect. Constraint and data errors are
+# other DBAPIError subclasses and stay 500s (each route maps the ones it expects).
+_DATABASE_DOWN = (
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection within the pool timeout
+    ConnectionError,  # refused or reset while connecting
+)
+
+
 def problem(
     status: int, code: str, detail: str, *, title: str | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -125,6 +144,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             ValidationFailed("One or more fields are not valid", errors=errors).to_problem()
         )
+
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+        refusal = DatabaseUnavailable()
+        return problem_response(refusal.to_problem(), refusal.headers)
+
+    for down in _DATABASE_DOWN:
+        app.add_exception_handler(down, _database_down)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,7 +2,8 @@
 no FastAPI 422 validation shape (validation errors are `400 VALIDATION`), the client
 authentication of the token endpoint, and each route's possible error statuses.
 
-Statuses come from what a route is: any route can answer 400 and 500; one with a path
+Statuses come from what a route is: any route can answer 400, 500 and 503 (the database
+not answering, `DATABASE_UNAVAILABLE`); one with a path
 parameter 404; one behind a bearer token 401 and 403; one taking `Idempotency-Key` 422;
 and what the route declares itself with `problems(...)` (conflicts, rate limits, …).
 """
@@ -29,7 +30,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def _error_statuses(operation: dict[str, Any]) -> set[str]:
     responses = operation["responses"]
     responses.pop("422", None)  # FastAPI's validation shape: we answer 400 VALIDATION
-    statuses = {"400", "500"} | {code for code in responses if code >= "400"}
+    statuses = {"400", "500", "503"} | {code for code in responses if code >= "400"}
     parameters = operation.get("parameters", [])
     if any(p["in"] == "path" for p in parameters):
         statuses.add("404")
