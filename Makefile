@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench reliability requirements clean
+.PHONY: run test lint fmt bench reliability soak requirements clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -36,9 +36,14 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 # The reliability suite at its larger scale (fuzzing, state machines, outages, crashes);
-# writes docs/reliability.md. TENANTRY_FUZZ_EXAMPLES and TENANTRY_STATEFUL_RUNS scale it.
+# writes docs/reliability.md. TENANTRY_FUZZ_EXAMPLES, TENANTRY_STATEFUL_RUNS and
+# TENANTRY_SOAK_SECONDS scale it.
 reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.report
+
+# Thirty minutes of mixed traffic on one `tenantry up` (TENANTRY_SOAK_SECONDS to change it).
+soak: $(STAMP)
+	TENANTRY_SOAK_SECONDS=$${TENANTRY_SOAK_SECONDS:-1800} $(BIN)/pytest -s -p no:cacheprovider tests/reliability/test_soak.py
 
 # Re-pin after editing pyproject.toml: versions and hashes, no download addresses.
 requirements:
