@@ -1,6 +1,7 @@
-"""`tenantry up` SIGKILLed in the middle of a burst of verifications and job submissions, then
-started again: every request answered 2xx is in the database, and every verified signup ends
-PROVISIONED exactly once (one tenant, one owner, one welcome mail)."""
+"""The service SIGKILLed in the middle of a burst of verifications and job submissions, then
+started again (`tenantry up` on SQLite; `serve` and `worker` processes on PostgreSQL): every
+request answered 2xx is in the database, and every verified signup ends PROVISIONED exactly
+once (one tenant, one owner, one welcome mail)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email import message_from_bytes
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from tenantry.app import build_token_issuer
@@ -25,7 +26,7 @@ from tests.cli.test_servers import _env, running
 from tests.conftest import make_settings
 from tests.fixtures.servers import free_port
 from tests.fixtures.signup import signup_body
-from tests.fixtures.workers import wait_for
+from tests.fixtures.workers import WorkerProcess, wait_for
 
 SIGNUPS = int(os.environ.get("TENANTRY_CRASH_SIGNUPS", "24"))
 JOBS = SIGNUPS * 2
@@ -48,14 +49,41 @@ async def count(database: Database, model: type, *where: object) -> int:
         return int((await session.execute(query)).scalar_one())
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
+@contextmanager
+def deployment(
+    backend: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    port: int,
+    start_worker: Callable[..., WorkerProcess],
+    name: str,
+) -> Iterator[tuple[str, Callable[[], None]]]:
+    """The service as each backend runs it, and a function that SIGKILLs all of it."""
+    command = ["up"] if backend == "sqlite" else ["serve"]
+    with running(command, env, tmp_path, port, log=tmp_path / f"{name}.log") as (base, api):
+        worker = None
+        if backend != "sqlite":
+            worker = start_worker(
+                TENANTRY_DATA_DIR=env["TENANTRY_DATA_DIR"], TENANTRY_JOB_LEASE="3s"
+            )
+
+        def kill() -> None:
+            os.killpg(api.pid, signal.SIGKILL)
+            if worker is not None:
+                worker.signal(signal.SIGKILL)
+
+        yield base, kill
+
+
 async def test_every_answered_request_survives_a_sigkill_mid_burst(
+    backend: str,
     database_url: str,
     owner_database_url: str,
     tmp_path: Path,
+    worker_process: Callable[..., WorkerProcess],
     record_property: Callable[[str, object], None],
 ) -> None:
-    """SIGKILL of `up` mid-burst: answered requests kept, each verified signup provisioned once."""
+    """SIGKILL mid-burst: answered requests kept, each verified signup provisioned once."""
     data_dir = tmp_path / "data"
     env = _env(
         data_dir,
@@ -81,7 +109,7 @@ async def test_every_answered_request_survives_a_sigkill_mid_burst(
     verified: list[str] = []
     submitted: list[str] = []
 
-    with running(["up"], env, tmp_path, port, log=tmp_path / "first.log") as (base_url, process):
+    with deployment(backend, env, tmp_path, port, worker_process, "first") as (base_url, kill):
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
             started = [await client.post("/v1/signup", json=body) for body in bodies]
             assert [r.status_code for r in started] == [201] * SIGNUPS
@@ -113,7 +141,7 @@ async def test_every_answered_request_survives_a_sigkill_mid_burst(
             async def kill_midway() -> None:
                 while len(verified) < SIGNUPS // 3 and len(submitted) < JOBS // 3:  # noqa: ASYNC110
                     await asyncio.sleep(0.005)
-                os.killpg(process.pid, signal.SIGKILL)
+                kill()
 
             await asyncio.gather(
                 kill_midway(),
@@ -126,7 +154,7 @@ async def test_every_answered_request_survives_a_sigkill_mid_burst(
     in_flight = SignupSession.status.in_([SignupStatus.EMAIL_VERIFIED, SignupStatus.PROVISIONING])
     provisioned = SignupSession.status == SignupStatus.PROVISIONED
     try:
-        with running(["up"], env, tmp_path, port, log=tmp_path / "second.log"):
+        with deployment(backend, env, tmp_path, port, worker_process, "second"):
 
             async def settled() -> bool:  # answered or not, no verified signup left behind
                 return await count(database, SignupSession, in_flight) == 0
@@ -144,7 +172,8 @@ async def test_every_answered_request_survives_a_sigkill_mid_burst(
     finally:
         await database.dispose()
     record_property("load", f"{SIGNUPS} verifications and {JOBS} job submissions at once")
-    record_property("faults", "SIGKILL of `tenantry up` a third of the way in, then a restart")
+    killed = "`tenantry up`" if backend == "sqlite" else "`serve` and `worker`"
+    record_property("faults", f"SIGKILL of {killed} a third of the way in, then a restart")
     record_property(
         "figure",
         f"{len(verified)} verified and {len(submitted)} jobs answered before the kill: "
