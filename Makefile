@@ -43,7 +43,7 @@ reliability: $(STAMP)
 
 # Thirty minutes of mixed traffic on one `tenantry up` (TENANTRY_SOAK_SECONDS to change it).
 soak: $(STAMP)
-	TENANTRY_SOAK_SECONDS=$${TENANTRY_SOAK_SECONDS:-1800} $(BIN)/pytest -s -p no:cacheprovider tests/reliability/test_soak.py
+	TENANTRY_SOAK_SECONDS=$${TENANTRY_SOAK_SECONDS:-1800} $(BIN)/pytest -s -p no:cacheprovider -m reliability tests/reliability/test_soak.py
 
 # Re-pin after editing pyproject.toml: versions and hashes, no download addresses.
 requirements:

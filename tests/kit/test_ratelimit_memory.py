@@ -10,7 +10,7 @@ from tenantry.kit.ratelimit import Limit, RateLimiter, SweptMemoryStorage
 
 async def test_hits_on_many_keys_sweep_once_per_interval() -> None:
     limiter = RateLimiter(None)
-    storage = limiter._limiter.storage
+    storage = limiter._memory.storage
     assert isinstance(storage, SweptMemoryStorage)
     limit = Limit.of("probe", "2/hour")
     sweeps: set[int] = set()

@@ -114,7 +114,8 @@ def render(rows: list[Row], scale: dict[str, str], started: str, total_s: float)
         "",
         "Written by `make reliability` (tests/reliability/report.py); do not edit by hand.",
         f"Run {started} on this machine in {total_s / 60:.1f} min with {settings}.",
-        "`make test` runs the same tests at a smaller scale.",
+        "`make test` runs the fuzzer, the outage and edge tests at a smaller scale; the tests",
+        "marked `reliability` (state machines, crashes, many processes, soak) run only here.",
         "",
         "| Test | What it proves | Load | Faults | Result | Figure | Time |",
         "|---|---|---|---|---|---|---|",
@@ -139,7 +140,9 @@ def main(argv: list[str]) -> int:
     collector = Collector()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     began = time.monotonic()
-    status = pytest.main(["-q", "-p", "no:cacheprovider", *argv, *SUITE], plugins=[collector])
+    # `-m ""` lifts the default `not reliability`: here every test of the suite runs.
+    arguments = ["-q", "-p", "no:cacheprovider", "-m", "", *argv, *SUITE]
+    status = pytest.main(arguments, plugins=[collector])
     rows = grouped([row for row in collector.rows.values() if row.seconds])
     REPORT.write_text(render(rows, scale, started, time.monotonic() - began))
     print(f"wrote {REPORT.relative_to(ROOT)}: {len(rows)} tests")

@@ -16,6 +16,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from tenantry.app import build_token_issuer
@@ -27,6 +28,8 @@ from tests.conftest import make_settings
 from tests.fixtures.servers import free_port
 from tests.fixtures.signup import signup_body
 from tests.fixtures.workers import WorkerProcess, wait_for
+
+pytestmark = pytest.mark.reliability
 
 SIGNUPS = int(os.environ.get("TENANTRY_CRASH_SIGNUPS", "24"))
 JOBS = SIGNUPS * 2

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -43,6 +44,8 @@ from tests.reliability.world import (
     unexplained,
     world,
 )
+
+pytestmark = pytest.mark.reliability
 
 LINK_TOKEN = re.compile(r"token=([A-Za-z0-9_\-.~]+)")
 

@@ -25,6 +25,8 @@ from tests.conftest import make_settings
 from tests.fixtures.signup import signup_body
 from tests.fixtures.workers import WorkerProcess, wait_for
 
+pytestmark = pytest.mark.reliability
+
 APIS, WORKERS = 3, 2
 LIMIT = 10  # signups per address per hour, for the whole fleet
 JOBS = 300  # over JOBS // CAP tenants, CAP each

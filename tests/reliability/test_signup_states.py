@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -44,6 +45,8 @@ from tests.reliability.world import (
     unexplained,
     world,
 )
+
+pytestmark = pytest.mark.reliability
 
 IN_FLIGHT = (SignupStatus.EMAIL_VERIFIED, SignupStatus.PROVISIONING)
 

@@ -1,6 +1,6 @@
 """Mixed traffic against one `tenantry up` for TENANTRY_SOAK_SECONDS: no 5xx, open file
 descriptors bounded, and the RSS slope and each half's p99 reported (`make soak` runs it for
-30 minutes; `make reliability` and `make test` for less)."""
+30 minutes, `make reliability` for two)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from tenantry.auth.jwt import Audience
 from tests.cli.test_servers import _env, running
 from tests.conftest import make_settings
 from tests.fixtures.signup import signup_body
+
+pytestmark = pytest.mark.reliability
 
 SECONDS = float(os.environ.get("TENANTRY_SOAK_SECONDS", "15"))
 CLIENTS = 8
