@@ -23,11 +23,12 @@ from tenantry.app import build_token_issuer
 from tenantry.auth.jwt import Audience
 from tenantry.db import Database
 from tenantry.models import Job, MailMessage, Membership, SignupSession, SignupStatus, Tenant
-from tests.cli.test_servers import _env, running
+from tests.cli.test_servers import running
 from tests.conftest import make_settings
 from tests.fixtures.servers import free_port
 from tests.fixtures.signup import signup_body
 from tests.fixtures.workers import WorkerProcess, wait_for
+from tests.reliability.world import served_env
 
 pytestmark = pytest.mark.reliability
 
@@ -88,14 +89,7 @@ async def test_every_answered_request_survives_a_sigkill_mid_burst(
 ) -> None:
     """SIGKILL mid-burst: answered requests kept, each verified signup provisioned once."""
     data_dir = tmp_path / "data"
-    env = _env(
-        data_dir,
-        TENANTRY_DATABASE_URL=database_url,
-        TENANTRY_JOB_LEASE="3s",
-        TENANTRY_SIGNUP_LIMIT_PER_IP="100000/hour",
-        TENANTRY_SIGNUP_LIMIT_PER_DOMAIN="100000/hour",
-        TENANTRY_SIGNUP_VERIFY_LIMIT_PER_IP="100000/hour",
-    )
+    env = served_env(data_dir, database_url, TENANTRY_JOB_LEASE="3s")
     port = free_port()
     bodies = [
         signup_body(slug=f"load-{i}", email=f"founder{i}@load{i}.example.com")

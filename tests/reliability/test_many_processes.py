@@ -20,10 +20,11 @@ from tenantry.app import build_token_issuer
 from tenantry.auth.jwt import Audience
 from tenantry.db import Database
 from tenantry.models import Job, JobStatus
-from tests.cli.test_servers import _env, running
+from tests.cli.test_servers import running
 from tests.conftest import make_settings
 from tests.fixtures.signup import signup_body
 from tests.fixtures.workers import WorkerProcess, wait_for
+from tests.reliability.world import served_env
 
 pytestmark = pytest.mark.reliability
 
@@ -54,13 +55,11 @@ async def test_a_fleet_keeps_limits_caps_slugs_and_jobs_whole(
 ) -> None:
     """3 APIs and 2 workers: fleet-wide limit and cap, one slug winner, jobs run once each."""
     data_dir = tmp_path / "data"
-    env = _env(
+    env = served_env(
         data_dir,
-        TENANTRY_DATABASE_URL=database_url,
+        database_url,
         TENANTRY_REDIS_URL=fresh_redis_url,
         TENANTRY_SIGNUP_LIMIT_PER_IP=f"{LIMIT}/hour",
-        TENANTRY_SIGNUP_LIMIT_PER_EMAIL="100000/hour",
-        TENANTRY_SIGNUP_LIMIT_PER_DOMAIN="100000/hour",
         TENANTRY_ENQUEUE_MAX_INFLIGHT_PER_TENANT=str(CAP),
         TENANTRY_ENQUEUE_MAX_INFLIGHT_TOTAL="100000",
     )

@@ -18,9 +18,10 @@ import pytest
 
 from tenantry.app import build_token_issuer
 from tenantry.auth.jwt import Audience
-from tests.cli.test_servers import _env, running
+from tests.cli.test_servers import running
 from tests.conftest import make_settings
 from tests.fixtures.signup import signup_body
+from tests.reliability.world import served_env
 
 pytestmark = pytest.mark.reliability
 
@@ -60,13 +61,7 @@ async def test_one_process_stays_flat_under_mixed_traffic(
 ) -> None:
     """Mixed traffic on one `up`: no 5xx, fds bounded, RSS slope and p99 per half reported."""
     data_dir = tmp_path / "data"
-    env = _env(
-        data_dir,
-        TENANTRY_DATABASE_URL=database_url,
-        TENANTRY_SIGNUP_LIMIT_PER_IP="10000000/hour",
-        TENANTRY_SIGNUP_LIMIT_PER_DOMAIN="10000000/hour",
-        TENANTRY_SIGNUP_LIMIT_PER_EMAIL="10000000/hour",
-    )
+    env = served_env(data_dir, database_url)
     serial = itertools.count()
     statuses: Counter[int] = Counter()
     latencies: list[tuple[float, float]] = []  # (at, seconds)

@@ -31,6 +31,7 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.models import Event, MailMessage
 from tenantry.worker.registry import load_task_modules
+from tests.cli.test_servers import _env
 from tests.conftest import make_settings
 from tests.fixtures.workers import running_worker
 
@@ -54,18 +55,25 @@ class World:
         return self.loop.run_until_complete(work)
 
 
+# The limits these tests lift: they are about states and faults, not abuse.
+SIGNUP_LIMITS = (
+    "signup_limit_per_ip",
+    "signup_limit_per_email",
+    "signup_limit_per_domain",
+    "signup_resend_limit_per_ip",
+    "signup_verify_limit_per_ip",
+)
+
+
+def served_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a `tenantry` process under test load, limits lifted; `extra` wins."""
+    limits = {f"TENANTRY_{name.upper()}": UNLIMITED for name in SIGNUP_LIMITS}
+    return _env(data_dir, TENANTRY_DATABASE_URL=database_url, **{**limits, **extra})
+
+
 def machine_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
-    """Limits out of the way (the machines are about states, not abuse) and a quick worker."""
-    limits = {
-        name: UNLIMITED
-        for name in (
-            "signup_limit_per_ip",
-            "signup_limit_per_email",
-            "signup_limit_per_domain",
-            "signup_resend_limit_per_ip",
-            "signup_verify_limit_per_ip",
-        )
-    }
+    """Limits out of the way and a quick worker."""
+    limits = dict.fromkeys(SIGNUP_LIMITS, UNLIMITED)
     return make_settings(
         data_dir,
         database_url=database_url,
