@@ -20,8 +20,10 @@ from typer.testing import CliRunner
 from tenantry.cli.main import app
 from tenantry.config import EmailBackend, Settings
 from tenantry.db import Database
+from tenantry.job.service import get_job
 from tenantry.mail import service
-from tenantry.models import MailMessage, MailStatus
+from tenantry.models import JobStatus, MailMessage, MailStatus
+from tenantry.worker.queue import enqueue
 from tests.conftest import LogCapture
 from tests.fixtures.servers import free_port
 from tests.fixtures.workers import running_worker, wait_for
@@ -30,10 +32,13 @@ CODE = "493017"
 
 
 class Inbox:
-    """An aiosmtpd handler that keeps what it accepts and refuses `refused@…`."""
+    """An aiosmtpd handler that keeps what it accepts and refuses `refused@…`; while `stalled`,
+    it holds every DATA without answering, as a server that hangs does."""
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.stalled = False
+        self.held = 0
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -44,6 +49,11 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.stalled:
+            self.held += 1
+            while self.stalled:  # noqa: ASYNC110 - set from the test's thread, not this loop
+                await asyncio.sleep(0.02)
+            return "451 4.3.0 try again"  # the client gave up long ago
         self.messages.append(email.message_from_bytes(envelope.content))  # type: ignore[arg-type]
         return "250 Message accepted"
 
@@ -179,6 +189,46 @@ class TestSmtp:
             await wait_for(failed_twice)
             assert {(await mail_row(database, m)).status for m in mail_ids} == {MailStatus.PENDING}
             smtp.start()
+            for mail_id in mail_ids:
+                await wait_mail(database, mail_id, MailStatus.SENT)
+        assert sorted(m["To"] for m in smtp.inbox.messages) == [
+            f"user{i}@example.com" for i in range(3)
+        ]
+
+    async def test_a_server_that_hangs_holds_up_no_other_work(
+        self, database: Database, smtp_settings: Settings, smtp: SmtpServer
+    ) -> None:
+        smtp.inbox.stalled = True
+        smtp.start()
+        mail_ids = [
+            await queue(database, smtp_settings, to=f"user{i}@example.com") for i in range(3)
+        ]
+        hurried = smtp_settings.model_copy(update={"smtp_timeout": timedelta(seconds=3)})
+        async with running_worker(database, hurried):
+
+            async def all_held() -> bool:
+                return smtp.inbox.held == 3
+
+            await wait_for(all_held)
+            async with database.session() as session:
+                ping = await enqueue(session, "canary.ping", {})
+
+            async def pinged() -> bool:
+                async with database.session() as session:
+                    return (await get_job(session, ping)).status == JobStatus.COMPLETED
+
+            await wait_for(pinged)  # while every mail hangs
+            rows = [await mail_row(database, m) for m in mail_ids]
+            assert [(row.status, row.last_error) for row in rows] == [
+                (MailStatus.PENDING, None)
+            ] * 3
+
+            async def timed_out() -> bool:
+                rows = [await mail_row(database, m) for m in mail_ids]
+                return all("timed out" in (row.last_error or "").lower() for row in rows)
+
+            await wait_for(timed_out)
+            smtp.inbox.stalled = False
             for mail_id in mail_ids:
                 await wait_mail(database, mail_id, MailStatus.SENT)
         assert sorted(m["To"] for m in smtp.inbox.messages) == [
