@@ -24,6 +24,7 @@ REPORT = ROOT / "docs" / "reliability.md"
 SUITE = [
     "tests/reliability",
     "tests/ops/test_rate_limit_outage.py",
+    "tests/ops/test_disk_full.py",
     "tests/mail/test_mail.py::TestSmtp",
     "tests/tenant/test_unstorable_input.py",
     "tests/provisioning/test_crash.py",
