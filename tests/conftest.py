@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.logging import build_formatter
 from tenantry.worker.registry import load_task_modules
-from tests.fixtures import databases, secrets
+from tests.fixtures import databases, hygiene, secrets
 from tests.fixtures.browser import chromium  # noqa: F401 (a fixture for the browser tests)
 from tests.fixtures.servers import PostgresServer, start_postgres, start_redis
 from tests.fixtures.workers import WorkerProcess
@@ -40,36 +39,22 @@ TENANTRY = str(Path(sys.executable).parent / "tenantry")
 
 BACKENDS = ["sqlite", "postgres"]
 
-# Every process this run starts inherits the marker (servers' own children included), so
-# the run can find any it left behind, wherever it was re-parented.
-RUN_MARKER = f"TESTS_RUN_ID={uuid.uuid4().hex}"
-os.environ["TESTS_RUN_ID"] = RUN_MARKER.split("=", 1)[1]
-
-
-def processes_of_this_run() -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            marked = RUN_MARKER.encode() in (proc / "environ").read_bytes().split(b"\0")
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        if marked and command:  # a zombie has no command line: it is gone, only unreaped
-            found.append(f"{proc.name}: {command[:200]}")
-    return found
+hygiene.mark_this_run()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_process_left_behind() -> Iterator[None]:
-    """The run fails if any process it started outlives it (set up first, so checked last,
-    after the session's PostgreSQL and Redis have stopped)."""
+def nothing_left_behind() -> Iterator[None]:
+    """The run fails if any process it started outlives it, if this process still listens on
+    a port it opened, or if the system's temporary directory holds a new entry (set up first,
+    so checked last, after the session's PostgreSQL and Redis have stopped)."""
+    ports, temp = hygiene.listening_ports(), hygiene.temp_entries()
     yield
     deadline = time.monotonic() + 10
-    while (left := processes_of_this_run()) and time.monotonic() < deadline:
+    while (left := hygiene.processes_of_this_run()) and time.monotonic() < deadline:
         time.sleep(0.2)  # a server stopping on SIGTERM may take a moment
     assert not left, f"processes left running: {left}"
+    assert not hygiene.listening_ports() - ports, "ports left open by this process"
+    assert not hygiene.temp_entries() - temp, "entries left in the temporary directory"
 
 
 @pytest.fixture(scope="session")

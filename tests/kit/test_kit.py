@@ -13,7 +13,7 @@ from tenantry.config import Settings
 from tenantry.kit.clock import Clock
 from tenantry.kit.durations import parse_duration
 from tenantry.kit.ids import new_id
-from tenantry.kit.ratelimit import client_ip
+from tenantry.kit.ratelimit import address_key, client_ip
 from tenantry.kit.tokens import hash_secret, new_secret, verify_secret
 
 
@@ -87,6 +87,18 @@ class TestTrustedProxies:
         trusted = settings.trusted_proxies
         assert client_ip(self.request_from(spelling, ""), trusted) == canonical
         assert client_ip(self.request_from("10.0.0.1", spelling), trusted) == canonical
+
+    @pytest.mark.parametrize(
+        ("address", "key"),
+        [
+            ("198.51.100.7", "198.51.100.7"),
+            ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+            ("unknown", "unknown"),
+        ],
+    )
+    def test_limits_count_ipv6_by_its_64(self, address: str, key: str) -> None:
+        assert address_key(address) == key
 
     def test_a_host_address_with_a_range_suffix_is_refused(self) -> None:
         with pytest.raises(ValidationError):

@@ -341,6 +341,21 @@ class TestRateLimits:
             )
         assert_problem(refused, 429, "RATE_LIMITED")
 
+    async def test_an_ipv6_client_is_counted_by_its_64(
+        self, client_for: AppFactory, signup_settings: Settings
+    ) -> None:
+        settings = signup_settings.model_copy(update={"signup_limit_per_ip": "1/hour"})
+
+        async def signup(client: httpx.AsyncClient, n: int, address: str) -> int:
+            body = signup_body(slug=f"v6-{n}", email=f"u{n}@v{n}.example.com")
+            headers = {"X-Forwarded-For": address}
+            return (await client.post("/v1/signup", json=body, headers=headers)).status_code
+
+        async with client_for(settings) as client:
+            assert await signup(client, 1, "2001:db8:1:2::1") == 201
+            assert await signup(client, 2, "2001:db8:1:2:ffff:ffff:ffff:fffe") == 429
+            assert await signup(client, 3, "2001:db8:1:3::1") == 201  # the next /64
+
     async def test_untrusted_peer_cannot_spoof_its_address(
         self, client_for: AppFactory, signup_settings: Settings
     ) -> None:

@@ -36,7 +36,7 @@ from tenantry.db import PlatformSession
 from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed, problem_response
 from tenantry.integration_key import service as integration_keys
-from tenantry.kit.ratelimit import Limit, RateLimiter, request_ip
+from tenantry.kit.ratelimit import Limit, RateLimiter, address_key, request_ip
 from tenantry.models import RevocationKind
 from tenantry.openapi import problems
 from tenantry.state import state_of
@@ -189,7 +189,7 @@ async def _grant(
     if isinstance(grant, PasswordGrant):
         ip = request_ip(request)
         limits = [
-            (Limit.of("password-ip", settings.password_limit_per_ip), ip),
+            (Limit.of("password-ip", settings.password_limit_per_ip), address_key(ip)),
             (Limit.of("password-account", settings.password_limit_per_account), grant.username),
         ]
         headers = await limiter.enforce(limits, ip=ip)
@@ -266,7 +266,7 @@ async def login(
 ) -> JSONResponse:
     ip = request_ip(request)
     limits = [
-        (Limit.of("login-ip", settings.login_limit_per_ip), ip),
+        (Limit.of("login-ip", settings.login_limit_per_ip), address_key(ip)),
         (Limit.of("login-email", settings.login_limit_per_email), payload.email),
     ]
     headers = await limiter.enforce(limits, ip=ip)
@@ -291,7 +291,7 @@ async def login_verify(
 ) -> JSONResponse:
     ip = request_ip(request)
     limit = Limit.of("login-verify-ip", settings.login_verify_limit_per_ip)
-    headers = await limiter.enforce([(limit, ip)], ip=ip)
+    headers = await limiter.enforce([(limit, address_key(ip))], ip=ip)
     result = await login_service.verify_code(
         session,
         settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -74,15 +75,17 @@ def serve(
     if workers == 1:
         _run_in_process(settings, host, port)
         return
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Each worker writes its metrics here; /metrics in any of them adds all up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tenantry-metrics-")
-        console.print(f"metrics shared through {os.environ['PROMETHEUS_MULTIPROC_DIR']}")
-    uvicorn.run(
-        "tenantry.app:create_app_from_env",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        **SERVER_OPTIONS,
-    )
+    with contextlib.ExitStack() as stack:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Each worker writes its metrics here; /metrics in any of them adds all up.
+            shared = stack.enter_context(tempfile.TemporaryDirectory(prefix="tenantry-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+            console.print(f"metrics shared through {shared}")
+        uvicorn.run(
+            "tenantry.app:create_app_from_env",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            **SERVER_OPTIONS,
+        )

@@ -11,7 +11,7 @@ import structlog
 from fastapi import Request
 
 from tenantry.errors import RateLimited, TenantryError
-from tenantry.kit.ratelimit import Limit, limiter_of, request_ip
+from tenantry.kit.ratelimit import Limit, address_key, limiter_of, request_ip
 from tenantry.metrics import TOKEN_VALIDATION_FAILURES
 from tenantry.state import state_of
 
@@ -27,7 +27,7 @@ def _limit(request: Request) -> Limit:
 async def admit(request: Request) -> None:
     """Refuse an address that used up its failures, before looking at its token."""
     ip = request_ip(request)
-    if (wait := await limiter_of(request).spent(_limit(request), ip)) is not None:
+    if (wait := await limiter_of(request).spent(_limit(request), address_key(ip))) is not None:
         raise RateLimited(
             f"Too many invalid links from this address; retry in {wait} s",
             headers={"Retry-After": str(wait)},
@@ -38,6 +38,6 @@ async def failed(request: Request, error: TenantryError) -> None:
     """Count a refused link; a burst from one address is logged as a warning with it."""
     TOKEN_VALIDATION_FAILURES.labels(error.code.lower()).inc()
     ip = request_ip(request)
-    decision = await limiter_of(request).hit(_limit(request), ip)
+    decision = await limiter_of(request).hit(_limit(request), address_key(ip))
     if decision.remaining == 0:  # this failure used the address's allowance up
         log.warning("token_validation_burst", ip=ip, limiter=LIMIT_NAME, last=error.code)

@@ -242,6 +242,21 @@ def client_ip(request: Request, trusted_proxies: Sequence[IPv4Network | IPv6Netw
     return peer
 
 
+def address_key(address: str) -> str:
+    """What an address-keyed limit counts: an IPv4 address, or an IPv6 address's /64.
+
+    A host is handed a whole /64 (RFC 6177), so per-address counting would let it rotate
+    through 2^64 fresh allowances; counting the /64 is what it cannot dodge.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def _canonical(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)

@@ -14,7 +14,7 @@ from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, problem_response
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.otp import OtpInvalid
-from tenantry.kit.ratelimit import Limit, request_ip
+from tenantry.kit.ratelimit import Limit, address_key, request_ip
 from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
 from tenantry.models import SignupSession
 from tenantry.openapi import problems
@@ -58,7 +58,7 @@ async def start_signup(
     ip = request_ip(request)
     domain = service.email_domain(payload.email)
     limits = [
-        (Limit.of("signup-ip", settings.signup_limit_per_ip), ip),
+        (Limit.of("signup-ip", settings.signup_limit_per_ip), address_key(ip)),
         (Limit.of("signup-email", settings.signup_limit_per_email), payload.email),
         (Limit.of("signup-domain", settings.signup_limit_per_domain), domain),
     ]
@@ -103,7 +103,7 @@ async def resend_code(
     limiter: LimiterDep,
 ) -> JSONResponse:
     ip = request_ip(request)
-    limits = [(Limit.of("signup-resend-ip", settings.signup_resend_limit_per_ip), ip)]
+    limits = [(Limit.of("signup-resend-ip", settings.signup_resend_limit_per_ip), address_key(ip))]
     headers = await limiter.enforce(limits, ip=ip, signup_id=signup_id)
     signup = await service.resend_code(session, settings, signup_id)
     return JSONResponse(_created(signup).model_dump(mode="json"), status_code=202, headers=headers)
@@ -124,7 +124,7 @@ async def verify_code(
     limiter: LimiterDep,
 ) -> JSONResponse:
     ip = request_ip(request)
-    limits = [(Limit.of("signup-verify-ip", settings.signup_verify_limit_per_ip), ip)]
+    limits = [(Limit.of("signup-verify-ip", settings.signup_verify_limit_per_ip), address_key(ip))]
     try:
         headers = await limiter.enforce(limits, ip=ip, signup_id=signup_id)
         result = await service.verify_code(session, settings, signup_id, payload.code)
