@@ -41,9 +41,10 @@ bench: $(STAMP)
 reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.report
 
-# Thirty minutes of mixed traffic on one `tenantry up` (TENANTRY_SOAK_SECONDS to change it).
+# Thirty minutes of mixed traffic on one `tenantry up` (TENANTRY_SOAK_SECONDS to change it);
+# writes docs/soak.md.
 soak: $(STAMP)
-	TENANTRY_SOAK_SECONDS=$${TENANTRY_SOAK_SECONDS:-1800} $(BIN)/pytest -s -p no:cacheprovider -m reliability tests/reliability/test_soak.py
+	$(BIN)/python -m tests.reliability.report soak
 
 # Re-pin after editing pyproject.toml: versions and hashes, no download addresses.
 requirements:

@@ -18,6 +18,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tenantry.kit.durations import parse_duration
+from tenantry.kit.email import accept_synthetic_domain
 
 
 def _human_duration(value: object) -> object:
@@ -145,6 +146,39 @@ class Settings(BaseSettings):
     enqueue_max_inflight_total: int = Field(default=80, ge=1)
     enqueue_max_inflight_per_tenant: int = Field(default=20, ge=1)
     enqueue_max_inflight_per_kind: dict[str, int] = {}
+
+    # -- observing: the canary and the objectives the SLO check holds the service to
+    # Addresses here are the canary's: their mail never leaves, their traffic is counted
+    # nowhere but in the canary's own record.
+    canary_email_domain: str = "canary.tenantry.invalid"
+    canary_interval: Duration | None = None  # unset: the in-process canary is off
+    canary_retention: Duration = timedelta(days=90)
+    alert_webhook_url: str | None = None  # a chat-style {"text"} POST on a canary failure
+    slo_signup_success: float = Field(default=0.98, gt=0, le=1)
+    slo_signup_success_alert: float = Field(default=0.95, gt=0, le=1)
+    slo_invite_acceptance: float = Field(default=0.6, gt=0, le=1)
+    slo_invite_acceptance_alert: float = Field(default=0.4, gt=0, le=1)
+    slo_magic_link_p95: Duration = timedelta(milliseconds=300)
+    slo_magic_link_p95_alert: Duration = timedelta(milliseconds=600)
+    slo_provisioning_p95: Duration = timedelta(seconds=2)
+    slo_provisioning_p95_alert: Duration = timedelta(seconds=3)
+    slo_funnel_completion: float = Field(default=0.5, gt=0, le=1)
+    slo_funnel_completion_alert: float = Field(default=0.3, gt=0, le=1)
+    slo_mail_backlog: int = Field(default=100, ge=0)
+    slo_queue_stall: Duration = timedelta(minutes=10)
+    slo_error_rate: float = Field(default=0.01, gt=0, le=1)
+    slo_error_rate_alert: float = Field(default=0.05, gt=0, le=1)
+
+    def is_canary_address(self, email: str) -> bool:
+        return email.rpartition("@")[2].lower() == self.canary_email_domain.lower()
+
+    @field_validator("canary_email_domain")
+    @classmethod
+    def _canary_addresses_validate(cls, domain: str) -> str:
+        """The canary's domain is special-use by default (`.invalid`): addresses there must
+        pass the email check in every process that loads these settings."""
+        accept_synthetic_domain(domain)
+        return domain.lower()
 
     @field_validator("job_modules", "trusted_proxies", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
 """`make reliability`: the reliability suite at its larger scale, its table written to
-docs/reliability.md.
+docs/reliability.md; `make soak` (argument `soak`): the soak alone for thirty minutes,
+written to docs/soak.md.
 
 Each test may say what it ran with pytest's `record_property`: `load` (how much),
 `faults` (what was broken on purpose) and `figure` (what it measured); the table adds
@@ -17,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-REPORT = ROOT / "docs" / "reliability.md"
 
 # What the suite runs: the tests of this directory and the fault tests kept beside the
 # features they prove.
@@ -39,6 +39,29 @@ SCALE = {
     "TENANTRY_STATEFUL_RUNS": "100",
     "TENANTRY_STATEFUL_STEPS": "30",
     "TENANTRY_SOAK_SECONDS": "120",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    command: str
+    title: str
+    report: Path
+    suite: list[str]
+    scale: dict[str, str]
+
+
+RUNS = {
+    "reliability": Run(
+        "make reliability", "Reliability", ROOT / "docs" / "reliability.md", SUITE, SCALE
+    ),
+    "soak": Run(
+        "make soak",
+        "Soak",
+        ROOT / "docs" / "soak.md",
+        ["tests/reliability/test_soak.py"],
+        {"TENANTRY_SOAK_SECONDS": "1800"},
+    ),
 }
 
 
@@ -108,15 +131,16 @@ def grouped(rows: list[Row]) -> list[Row]:
     return merged
 
 
-def render(rows: list[Row], scale: dict[str, str], started: str, total_s: float) -> str:
+def render(run: Run, rows: list[Row], scale: dict[str, str], started: str, total_s: float) -> str:
     settings = ", ".join(f"`{name}={value}`" for name, value in scale.items())
     lines = [
-        "# Reliability",
+        f"# {run.title}",
         "",
-        "Written by `make reliability` (tests/reliability/report.py); do not edit by hand.",
+        f"Written by `{run.command}` (tests/reliability/report.py); do not edit by hand.",
         f"Run {started} on this machine in {total_s / 60:.1f} min with {settings}.",
         "`make test` runs the fuzzer, the outage and edge tests at a smaller scale; the tests",
-        "marked `reliability` (state machines, crashes, many processes, soak) run only here.",
+        "marked `reliability` (state machines, crashes, many processes, soak) run only in",
+        "`make reliability`, and the thirty-minute soak in `make soak` (docs/soak.md).",
         "",
         "| Test | What it proves | Load | Faults | Result | Figure | Time |",
         "|---|---|---|---|---|---|---|",
@@ -136,17 +160,18 @@ def render(rows: list[Row], scale: dict[str, str], started: str, total_s: float)
 
 
 def main(argv: list[str]) -> int:
-    scale = {name: os.environ.get(name, default) for name, default in SCALE.items()}
+    run = RUNS[argv.pop(0)] if argv and argv[0] in RUNS else RUNS["reliability"]
+    scale = {name: os.environ.get(name, default) for name, default in run.scale.items()}
     os.environ.update(scale)
     collector = Collector()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     began = time.monotonic()
     # `-m ""` lifts the default `not reliability`: here every test of the suite runs.
-    arguments = ["-q", "-p", "no:cacheprovider", "-m", "", *argv, *SUITE]
+    arguments = ["-q", "-p", "no:cacheprovider", "-m", "", *argv, *run.suite]
     status = pytest.main(arguments, plugins=[collector])
     rows = grouped([row for row in collector.rows.values() if row.seconds])
-    REPORT.write_text(render(rows, scale, started, time.monotonic() - began))
-    print(f"wrote {REPORT.relative_to(ROOT)}: {len(rows)} tests")
+    run.report.write_text(render(run, rows, scale, started, time.monotonic() - began))
+    print(f"wrote {run.report.relative_to(ROOT)}: {len(rows)} tests")
     return int(status)
 
 

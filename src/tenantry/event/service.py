@@ -21,8 +21,11 @@ def record(
     tenant_id: str | None = None,
     subject_id: str | None = None,
     data: dict[str, Any] | None = None,
+    synthetic: bool = False,
 ) -> Event:
-    """Add an event to the caller's transaction (it exists if and only if that commits)."""
+    """Add an event to the caller's transaction (it exists if and only if that commits).
+
+    `synthetic` marks the canary's traffic, which no report counts."""
     trace_id = structlog.contextvars.get_contextvars().get("trace_id")
     event = Event(
         id=new_id("evt"),
@@ -32,6 +35,7 @@ def record(
         trace_id=trace_id if isinstance(trace_id, str) else None,
         occurred_at=utcnow(),
         data=data or {},
+        synthetic=synthetic,
     )
     session.add(event)
     return event

@@ -134,6 +134,7 @@ async def create(
         tenant_id=tenant_id,
         subject_id=invitation.id,
         data={"role": role, "invited_by": invited_by},
+        synthetic=settings.is_canary_address(email),
     )
     await _mail(session, settings, invitation, raw)
     return invitation
@@ -300,6 +301,7 @@ async def accept(
         tenant_id=invitation.tenant_id,
         subject_id=invitation.id,
         data={"user_id": user.id, "role": invitation.role},
+        synthetic=settings.is_canary_address(invitation.email),
     )
     events.record(
         session,
@@ -307,6 +309,7 @@ async def accept(
         tenant_id=invitation.tenant_id,
         subject_id=user.id,
         data={"invitation_id": invitation.id},
+        synthetic=settings.is_canary_address(invitation.email),
     )
     tenant = await tenant_of(session, invitation)
     tokens = await sessions.issue(

@@ -47,4 +47,5 @@ class Invitation(Base):
             sqlite_where=text("status = 'pending'"),
         ),
         Index("ix_invitations_tenant_created", "tenant_id", "created_at"),
+        Index("ix_invitations_created", "created_at"),
     )

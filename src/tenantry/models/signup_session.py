@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, UtcDateTime
@@ -68,8 +68,11 @@ class SignupSession(Base):
     # The run's last sign of life (verified, started, a step begun, finished or retried):
     # the in-flight deadline counts from here, so a run that progresses is never expired.
     progressed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    provisioned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # A canary's signup (its address is at the canary domain): out of every report.
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
     __table_args__ = (
         # One holder per slug, enforced by the database under any concurrency.
@@ -89,4 +92,5 @@ class SignupSession(Base):
         ),
         Index("ix_signup_sessions_email_slug", "email", "slug"),
         Index("ix_signup_sessions_status_updated", "status", "updated_at"),
+        Index("ix_signup_sessions_provisioned", "provisioned_at"),
     )

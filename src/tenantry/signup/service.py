@@ -246,6 +246,7 @@ async def start_signup(
         failed_attempts=0,
         codes_sent=1,
         client_ip=client_ip,
+        synthetic=settings.is_canary_address(payload.email),
         expires_at=now + settings.signup_session_ttl,
         created_at=now,
         updated_at=now,
@@ -266,6 +267,7 @@ async def start_signup(
         "activation.SignupStarted",
         subject_id=signup.id,
         data={"slug": signup.slug, "plan": signup.plan, "email_domain": email_domain(signup.email)},
+        synthetic=signup.synthetic,
     )
     return Started(signup, created=True)
 

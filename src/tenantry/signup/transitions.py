@@ -63,6 +63,8 @@ async def try_move(
     """
     current = SignupStatus(signup.status)
     now = utcnow()
+    if to == S.PROVISIONED:
+        changes.setdefault("provisioned_at", now)
     if not await MACHINE.move(session, signup, to, *conditions, updated_at=now, **changes):
         return False
     events.record(
@@ -71,6 +73,7 @@ async def try_move(
         tenant_id=signup.tenant_id,
         subject_id=signup.id,
         data={"from": current.value, "to": to.value, "slug": signup.slug, **(data or {})},
+        synthetic=signup.synthetic,
     )
     return True
 

@@ -1,0 +1,62 @@
+"""the funnel: synthetic (canary) marks on events and signups, provisioned_at, window indexes
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# The funnel counts real traffic only; the partial index holds exactly those rows, so a
+# window's count per type is an index-only range scan.
+REAL_PG = sa.text("synthetic = false")
+REAL_SQLITE = sa.text("synthetic = 0")
+
+
+def upgrade() -> None:
+    op.add_column(
+        "events",
+        sa.Column("synthetic", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.create_index(
+        "ix_events_funnel",
+        "events",
+        ["type", "occurred_at"],
+        postgresql_where=REAL_PG,
+        sqlite_where=REAL_SQLITE,
+    )
+    op.add_column(
+        "signup_sessions",
+        sa.Column("synthetic", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "signup_sessions", sa.Column("provisioned_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.execute(
+        "UPDATE signup_sessions SET provisioned_at = ("
+        " SELECT min(occurred_at) FROM events"
+        " WHERE events.subject_id = signup_sessions.id"
+        " AND events.type = 'activation.TenantProvisioned')"
+        " WHERE status = 'PROVISIONED'"
+    )
+    op.create_index("ix_signup_sessions_provisioned", "signup_sessions", ["provisioned_at"])
+    op.create_index("ix_invitations_created", "invitations", ["created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_invitations_created", table_name="invitations")
+    op.drop_index("ix_signup_sessions_provisioned", table_name="signup_sessions")
+    with op.batch_alter_table("signup_sessions") as batch:
+        batch.drop_column("provisioned_at")
+        batch.drop_column("synthetic")
+    op.drop_index("ix_events_funnel", table_name="events")
+    with op.batch_alter_table("events") as batch:
+        batch.drop_column("synthetic")
