@@ -1,6 +1,6 @@
 """`make bench`: reference rows first, then Tenantry's, all in one run on this machine.
 
-BENCH_ONLY=http, access, invitations, signup, provisioning or jobs runs one part.
+BENCH_ONLY=http, access, invitations, signup, provisioning, jobs or funnel runs one part.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import access, invitations, jobs, peers, provisioning
+from bench import access, funnel, invitations, jobs, peers, provisioning
 from bench.harness import BIN, ROOT, Row, rss_mb, server, table, uvicorn_app, wrk
 from bench.trickle import SOCKETS, trickling
 from tests.fixtures.servers import PostgresServer, start_postgres
@@ -164,6 +164,16 @@ def provisioning_rows(postgres: PostgresServer) -> str:
     return provisioning.table(rows)
 
 
+def funnel_rows(postgres: PostgresServer) -> str:
+    asyncio.run(create_database(postgres, "funnel_bench"))
+    with tempfile.TemporaryDirectory() as directory:
+        rows = [
+            funnel.run("sqlite", f"sqlite:///{directory}/funnel.db"),
+            funnel.run("postgres", postgres.url("funnel_bench")),
+        ]
+    return funnel.table(rows)
+
+
 def main() -> None:
     only = os.environ.get("BENCH_ONLY")
     reference_rows = references()
@@ -208,6 +218,9 @@ def main() -> None:
             print()
         if only in (None, "jobs"):
             print(job_queue(postgres))
+            print()
+        if only in (None, "funnel"):
+            print(funnel_rows(postgres))
     finally:
         postgres_servers.close()
 

@@ -9,15 +9,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.app import build_token_issuer
 from tenantry.auth.jwt import Audience
 from tenantry.config import Settings
 from tenantry.db import Database
-from tenantry.kit.clock import utcnow
+from tenantry.event import counts
+from tenantry.event import service as events
+from tenantry.kit.clock import clock, utcnow
 from tenantry.kit.ids import new_id
-from tenantry.models import Event, Invitation, InvitationStatus, SignupStatus
+from tenantry.models import Event, EventCount, Invitation, InvitationStatus, SignupStatus
 from tests.conftest import AppFactory
 from tests.fixtures.cli import run_tenantry
 from tests.fixtures.factories import create_member, create_signup, create_tenant
@@ -27,6 +30,7 @@ NOW = utcnow().replace(minute=0, second=0, microsecond=0)
 SINCE = NOW - timedelta(hours=40)
 UNTIL = SINCE + timedelta(hours=30)
 CANARY = "probe@canary.tenantry.invalid"
+STARTED = "activation.SignupStarted"
 
 # (type, hours after SINCE, how many) of real traffic in the window
 REAL = [
@@ -48,25 +52,23 @@ def operator(settings: Settings, role: str = "support") -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def event(type_: str, at: datetime, *, synthetic: bool = False) -> Event:
-    return Event(
-        id=new_id("evt"), type=type_, occurred_at=at, data={}, synthetic=synthetic, subject_id=None
-    )
+def record_at(session: AsyncSession, type_: str, at: datetime, *, synthetic: bool = False) -> None:
+    """An event as the service records it, with the clock moved to `at`."""
+    clock.reset()
+    clock.advance(at - utcnow())
+    events.record(session, type_, synthetic=synthetic)
+    clock.reset()
 
 
 async def write_history(database: Database, settings: Settings) -> None:
-    rows: list[Any] = [
-        event(type_, SINCE + timedelta(hours=hours, minutes=10))
-        for type_, hours, n in REAL
-        for _ in range(n)
-    ]
-    rows += [
-        event("activation.SignupStarted", SINCE - timedelta(minutes=1)),  # before the window
-        event("activation.SignupStarted", UNTIL),  # the window is half-open
-        *(event(t, SINCE + timedelta(hours=2), synthetic=True) for t, _, _ in REAL),  # canary
-    ]
     async with database.session() as session:
-        session.add_all(rows)
+        for type_, hours, n in REAL:
+            for _ in range(n):
+                record_at(session, type_, SINCE + timedelta(hours=hours, minutes=10))
+        record_at(session, STARTED, SINCE - timedelta(minutes=1))  # before the window
+        record_at(session, STARTED, UNTIL)  # the window is half-open
+        for type_, _, _ in REAL:  # the canary's
+            record_at(session, type_, SINCE + timedelta(hours=2), synthetic=True)
     for seconds in range(1, 11):  # provisioned 1 s … 10 s after verification
         done = SINCE + timedelta(hours=2, minutes=seconds)
         await create_signup(
@@ -146,6 +148,30 @@ class TestReport:
         ]
         assert report["invite_acceptance_72h"] == 0.25
         assert report["provisioning_ms"] == {"p50": 5000.0, "p95": 10000.0}
+
+    async def test_folding_the_rollup_changes_no_figure(
+        self, client: httpx.AsyncClient, settings: Settings, database: Database
+    ) -> None:
+        window = {"since": (SINCE + timedelta(minutes=30)).isoformat(), "until": UNTIL.isoformat()}
+
+        async def report() -> dict[str, Any]:
+            response = await client.get(
+                "/v1/admin/funnel", params=window, headers=operator(settings)
+            )
+            return dict(response.json())
+
+        async def rows() -> int:
+            async with database.session() as session:
+                query = select(func.count()).select_from(EventCount)
+                return int((await session.execute(query)).scalar_one())
+
+        before, unfolded = await report(), await rows()
+        async with database.session() as session:
+            await counts.fold(session)
+        assert await report() == before
+        assert await rows() < unfolded
+        # a window starting mid-hour counts that hour's events from the events themselves
+        assert before["stages"][0]["count"] == 4
 
     async def test_series_by_hour_and_by_day(
         self, client: httpx.AsyncClient, settings: Settings

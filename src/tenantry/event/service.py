@@ -11,7 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.errors import ValidationFailed
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
-from tenantry.models import Event
+from tenantry.models import Event, EventCount
+
+# The activation funnel's stages, in order; each real one is also counted in its hour.
+FUNNEL_STAGES = (
+    "activation.SignupStarted",
+    "activation.EmailVerified",
+    "activation.TenantProvisioned",
+    "activation.InvitationCreated",
+    "activation.InvitationAccepted",
+    "activation.ActivationCompleted",
+)
 
 
 def record(
@@ -38,6 +48,9 @@ def record(
         synthetic=synthetic,
     )
     session.add(event)
+    if type_ in FUNNEL_STAGES and not synthetic:
+        hour = event.occurred_at.replace(minute=0, second=0, microsecond=0)
+        session.add(EventCount(hour=hour, type=type_, n=1))
     return event
 
 

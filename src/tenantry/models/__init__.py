@@ -8,6 +8,7 @@ from tenantry.models.auth_revision import AuthRevision
 from tenantry.models.authz_denial import AuthzDenial
 from tenantry.models.base import Base
 from tenantry.models.event import Event
+from tenantry.models.event_count import EventCount
 from tenantry.models.idempotency_record import IdempotencyRecord
 from tenantry.models.integration_key import IntegrationKey
 from tenantry.models.invitation import Invitation, InvitationStatus
@@ -32,6 +33,7 @@ __all__ = [
     "AuthzDenial",
     "Base",
     "Event",
+    "EventCount",
     "IdempotencyRecord",
     "IntegrationKey",
     "Invitation",

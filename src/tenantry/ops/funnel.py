@@ -1,34 +1,31 @@
 """The activation funnel: how many got how far, from the events and the rows they describe.
 
-Every figure leaves the canary's traffic out (`synthetic`), and every query is a range scan
-of an index made for it (`ix_events_funnel`, `ix_signup_sessions_provisioned`,
-`ix_invitations_created`), so a month of a large history answers in well under a second.
+Every figure leaves the canary's traffic out (`synthetic`). Stage counts and the series come
+from the hourly rollup (`tenantry.event.counts`); percentiles and acceptance are range scans
+of indexes made for them (`ix_signup_sessions_provisioned`, `ix_invitations_created`), so a
+month of a large history answers in well under a second.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, literal_column, select
+from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
 from tenantry.errors import ValidationFailed
-from tenantry.models import Event, Invitation, InvitationStatus, SignupSession
+from tenantry.event import counts
+from tenantry.event.service import FUNNEL_STAGES
+from tenantry.models import Invitation, InvitationStatus, SignupSession
 
-STAGES = (
-    "activation.SignupStarted",
-    "activation.EmailVerified",
-    "activation.TenantProvisioned",
-    "activation.InvitationCreated",
-    "activation.InvitationAccepted",
-    "activation.ActivationCompleted",
-)
+STAGES = FUNNEL_STAGES
 ACCEPTANCE_WINDOW = timedelta(hours=72)
 LONGEST_WINDOW = timedelta(days=366)
 
@@ -71,29 +68,12 @@ def seconds_between(dialect: Dialect, start: Any, end: Any) -> ColumnElement[Any
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _bucket_of(dialect: Dialect, bucket: Bucket, column: Any) -> ColumnElement[Any]:
-    """The bucket's start as text, `YYYY-MM-DD HH` or `YYYY-MM-DD` (SQLite stores UTC text)."""
-    if dialect.name == "postgresql":
-        pattern = "YYYY-MM-DD HH24" if bucket is Bucket.HOUR else "YYYY-MM-DD"
-        return func.to_char(column.op("AT TIME ZONE")(literal_column("'UTC'")), pattern)
-    return func.substr(column, 1, 13 if bucket is Bucket.HOUR else 10)
-
-
-def _real_events(window: Window, *types: str) -> list[ColumnElement[bool]]:
-    return [
-        Event.type.in_(types),
-        Event.synthetic == false(),
-        Event.occurred_at >= window.since,
-        Event.occurred_at < window.until,
-    ]
-
-
 async def stage_counts(session: AsyncSession, window: Window) -> dict[str, int]:
-    query = (
-        select(Event.type, func.count()).where(*_real_events(window, *STAGES)).group_by(Event.type)
-    )
-    counted = {type_: int(n) for type_, n in (await session.execute(query)).all()}
-    return {stage: counted.get(stage, 0) for stage in STAGES}
+    hourly = await counts.by_hour(session, window.since, window.until, STAGES)
+    totals: Counter[str] = Counter()
+    for (_, type_), n in hourly.items():
+        totals[type_] += n
+    return {stage: totals[stage] for stage in STAGES}
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -146,24 +126,19 @@ async def invite_acceptance(
 
 async def series(session: AsyncSession, window: Window, bucket: Bucket) -> list[dict[str, Any]]:
     """Signups started and tenants provisioned per bucket, every bucket of the window listed."""
-    dialect = session.get_bind().dialect
-    label = _bucket_of(dialect, bucket, Event.occurred_at).label("bucket")
     started, provisioned = STAGES[0], STAGES[2]
-    query = (
-        select(label, Event.type, func.count())
-        .where(*_real_events(window, started, provisioned))
-        .group_by(label, Event.type)
-    )
-    counts = {(b, t): int(n) for b, t, n in (await session.execute(query)).all()}
+    hourly = await counts.by_hour(session, window.since, window.until, (started, provisioned))
+    buckets: Counter[tuple[datetime, str]] = Counter()
+    for (hour, type_), n in hourly.items():
+        buckets[bucket.floor(hour), type_] += n
     rows = []
     start = bucket.floor(window.since)
     while start < window.until:
-        key = start.strftime("%Y-%m-%d %H" if bucket is Bucket.HOUR else "%Y-%m-%d")
         rows.append(
             {
                 "start": start.isoformat(),
-                "signups_started": counts.get((key, started), 0),
-                "tenants_provisioned": counts.get((key, provisioned), 0),
+                "signups_started": buckets[start, started],
+                "tenants_provisioned": buckets[start, provisioned],
             }
         )
         start += bucket.step

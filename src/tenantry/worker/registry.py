@@ -30,6 +30,7 @@ BUILT_IN_TASK_MODULES = (
     "tenantry.signup.tasks",
     "tenantry.provisioning.tasks",
     "tenantry.invitation.tasks",
+    "tenantry.event.tasks",
 )
 DEFAULT_MAX_ATTEMPTS = 5
 

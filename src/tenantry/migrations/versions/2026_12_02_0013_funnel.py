@@ -1,4 +1,4 @@
-"""the funnel: synthetic (canary) marks on events and signups, provisioned_at, window indexes
+"""the funnel: synthetic (canary) marks, provisioned_at, window indexes, hourly event counts
 
 Revision ID: 0013
 Revises: 0012
@@ -21,7 +21,28 @@ REAL_PG = sa.text("synthetic = false")
 REAL_SQLITE = sa.text("synthetic = 0")
 
 
+FUNNEL_TYPES = (
+    "'activation.SignupStarted', 'activation.EmailVerified', 'activation.TenantProvisioned',"
+    " 'activation.InvitationCreated', 'activation.InvitationAccepted',"
+    " 'activation.ActivationCompleted'"
+)
+
+
+def _backfill(hour_of: str) -> str:
+    # Built from this module's constants only.
+    return (
+        "INSERT INTO event_counts (hour, type, n)"  # noqa: S608
+        f" SELECT {hour_of}, type, count(*) FROM events"
+        f" WHERE type IN ({FUNNEL_TYPES}) GROUP BY 1, 2"
+    )
+
+
 def upgrade() -> None:
+    hour_of = (
+        "date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+        if op.get_bind().dialect.name == "postgresql"
+        else "substr(occurred_at, 1, 13) || ':00:00.000000'"
+    )
     op.add_column(
         "events",
         sa.Column("synthetic", sa.Boolean(), nullable=False, server_default=sa.false()),
@@ -49,9 +70,24 @@ def upgrade() -> None:
     )
     op.create_index("ix_signup_sessions_provisioned", "signup_sessions", ["provisioned_at"])
     op.create_index("ix_invitations_created", "invitations", ["created_at"])
+    op.create_table(
+        "event_counts",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("type", sa.String(length=100), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_event_counts_type_hour", "event_counts", ["type", "hour", "n"])
+    op.execute(_backfill(hour_of))  # every event so far is real: the canary is new
 
 
 def downgrade() -> None:
+    op.drop_table("event_counts")
     op.drop_index("ix_invitations_created", table_name="invitations")
     op.drop_index("ix_signup_sessions_provisioned", table_name="signup_sessions")
     with op.batch_alter_table("signup_sessions") as batch:
