@@ -88,7 +88,8 @@ def _sqlite_at(seconds_ago: str) -> str:
 SQLITE_FILL = [
     f"""INSERT INTO events (id, type, occurred_at, data, synthetic)
     {_sqlite_series(EVENTS)}
-    SELECT 'evt_' || n, {TYPE_OF}, {_sqlite_at(f"n * {YEAR_S / EVENTS}")}, '{{}}', n % 50 = 0 FROM s""",
+    SELECT 'evt_' || n, {TYPE_OF}, {_sqlite_at(f"n * {YEAR_S / EVENTS}")}, '{{}}', n % 50 = 0
+    FROM s""",
     f"""INSERT INTO signup_sessions (id, status, org_name, slug, email, plan, failed_attempts,
         codes_sent, expires_at, verified_at, provisioned_at, created_at, updated_at, synthetic)
     {_sqlite_series(ROWS)}
