@@ -20,7 +20,7 @@ from tenantry.cli import (
 )
 from tenantry.cli.denials import denials
 from tenantry.cli.migrate import migrate
-from tenantry.cli.observe import funnel
+from tenantry.cli.observe import funnel, slo_app
 from tenantry.cli.worker import worker
 from tenantry.logging import configure_logging
 
@@ -61,3 +61,4 @@ app.add_typer(db.rls_app, name="rls")
 app.command()(signup.purge)
 app.command()(denials)
 app.command()(funnel)
+app.add_typer(slo_app, name="slo")

@@ -1,16 +1,28 @@
-"""`tenantry funnel`: the reports on-call reads, from the database directly."""
+"""`tenantry funnel` and `tenantry slo check`: the reports on-call reads, from the database
+directly."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+import httpx
 import typer
 
-from tenantry.cli.console import EXIT_USAGE, JsonFlag, console, fail, in_session, print_json, show
+from tenantry.cli.console import (
+    EXIT_FINDING,
+    EXIT_USAGE,
+    JsonFlag,
+    console,
+    fail,
+    in_session,
+    print_json,
+    show,
+)
 from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
 from tenantry.kit.durations import parse_duration
 from tenantry.ops import funnel as funnel_report
+from tenantry.ops import slo
 
 Since = Annotated[str, typer.Option(help="How far back, such as 1h, 24h or 30d.")]
 
@@ -55,3 +67,43 @@ def _share(value: float | None) -> str:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
+
+
+slo_app = typer.Typer(help="The service-level objectives and their alert thresholds.")
+
+
+@slo_app.command("check")
+def slo_check(
+    metrics_url: Annotated[
+        str | None,
+        typer.Option(help="A serving process's /metrics, for the request-based objectives."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Each objective's value, target, alert threshold and status; exit 1 on a breach.
+
+    Without --metrics-url, signup success, magic-link p95 and error rate are no_data: only
+    the serving processes count requests."""
+    settings = Settings()
+    metrics = _metrics_text(metrics_url) if metrics_url else None
+    report: dict[str, Any] = in_session(lambda session: slo.check(session, settings, metrics))
+    if as_json:
+        print_json(report)
+    else:
+        show(
+            report["objectives"],
+            ["name", "status", "value", "target", "alert", "window"],
+            as_json=False,
+            title=f"SLO check: {report['status']}",
+        )
+    if report["status"] == slo.BREACH:
+        raise typer.Exit(EXIT_FINDING)
+
+
+def _metrics_text(url: str) -> str:
+    try:
+        response = httpx.get(url, timeout=5)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        fail(f"cannot read metrics from {url}: {exc}")
+    return response.text

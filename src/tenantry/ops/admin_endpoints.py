@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
@@ -12,7 +12,8 @@ from tenantry.auth.access import PlatformOperator
 from tenantry.db import PlatformReader
 from tenantry.deps import SettingsDep
 from tenantry.kit.clock import utcnow
-from tenantry.ops import funnel
+from tenantry.metrics import render_latest
+from tenantry.ops import funnel, slo
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -41,6 +42,32 @@ class FunnelRead(BaseModel):
     invite_acceptance_72h: float | None
     provisioning_ms: Percentiles
     series: list[BucketRead]
+
+
+class ObjectiveRead(BaseModel):
+    name: str
+    value: float | None
+    target: float
+    alert: float
+    window: str
+    status: Literal["ok", "breach", "no_data"]
+
+
+class SloRead(BaseModel):
+    status: Literal["ok", "breach"]
+    objectives: list[ObjectiveRead]
+
+
+@router.get(
+    "/slo",
+    response_model=SloRead,
+    summary="Each objective's value now and whether it is past its alert threshold",
+)
+async def read_slo(
+    _: PlatformOperator, session: PlatformReader, settings: SettingsDep
+) -> dict[str, Any]:
+    metrics, _content_type = render_latest()
+    return await slo.check(session, settings, metrics.decode())
 
 
 @router.get(
