@@ -143,6 +143,13 @@ AUTHZ_DENIALS_DROPPED = Counter(
     "Refusals not written to the denials table because its buffer was full (still logged).",
 )
 
+INTEGRITY_FINDINGS = Gauge(
+    "tenantry_integrity_findings",
+    "What the last integrity check found, by kind (tenantry integrity check).",
+    ["kind"],
+    multiprocess_mode="livemax",
+)
+
 TOKEN_VALIDATION_FAILURES = Counter(
     "tenantry_token_validation_failures_total",
     "Invitation links refused: invalid, expired, revoked or used.",

@@ -20,7 +20,7 @@ from tenantry.cli import (
 )
 from tenantry.cli.denials import denials
 from tenantry.cli.migrate import migrate
-from tenantry.cli.observe import funnel, slo_app
+from tenantry.cli.observe import funnel, integrity_app, slo_app
 from tenantry.cli.worker import worker
 from tenantry.logging import configure_logging
 
@@ -62,3 +62,4 @@ app.command()(signup.purge)
 app.command()(denials)
 app.command()(funnel)
 app.add_typer(slo_app, name="slo")
+app.add_typer(integrity_app, name="integrity")

@@ -1,12 +1,14 @@
-"""`tenantry funnel` and `tenantry slo check`: the reports on-call reads, from the database
-directly."""
+"""`tenantry funnel`, `tenantry slo check`, `tenantry integrity check`: the reports on-call
+reads, from the database directly."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import httpx
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.cli.console import (
     EXIT_FINDING,
@@ -22,7 +24,7 @@ from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
 from tenantry.kit.durations import parse_duration
 from tenantry.ops import funnel as funnel_report
-from tenantry.ops import slo
+from tenantry.ops import integrity, slo
 
 Since = Annotated[str, typer.Option(help="How far back, such as 1h, 24h or 30d.")]
 
@@ -107,3 +109,31 @@ def _metrics_text(url: str) -> str:
     except httpx.HTTPError as exc:
         fail(f"cannot read metrics from {url}: {exc}")
     return response.text
+
+
+integrity_app = typer.Typer(help="States the service should never be in, and their repair.")
+
+
+@integrity_app.command("check")
+def integrity_check(
+    fix: Annotated[bool, typer.Option("--fix", help="Repair the fixable findings.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every kind of finding with its ids; exit 1 when any (with --fix: any left unfixed)."""
+
+    async def run(session: AsyncSession) -> tuple[list[integrity.Finding], list[str]]:
+        findings = await integrity.check(session)
+        done = await integrity.fix(session, findings) if fix else []
+        return findings, done
+
+    findings, done = in_session(run)
+    left = [f for f in findings if not (fix and f.fixable)]
+    if as_json:
+        print_json({"findings": [dataclasses.asdict(f) for f in findings], "fixed": done})
+    else:
+        rows = [{**dataclasses.asdict(f), "ids": ", ".join(f.ids[:5])} for f in findings]
+        show(rows, ["kind", "count", "fixable", "ids"], as_json=False, title="integrity")
+        for line in done:
+            console.print(f"fixed {line}")
+    if left:
+        raise typer.Exit(EXIT_FINDING)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth import passwords, sessions
@@ -324,12 +324,13 @@ class SweepReport:
     deleted: int
 
 
+def past_retention() -> ColumnElement[bool]:
+    """Invitations that ended more than 7 days past their TTL: the orphan-invite purge's."""
+    return (Invitation.status != PENDING) & (Invitation.expires_at < utcnow() - ORPHAN_AFTER)
+
+
 async def sweep(session: AsyncSession, settings: Settings) -> SweepReport:
-    """Mark pending invitations past their TTL expired; delete those that ended more than
-    7 days past their TTL (the orphan-invite purge)."""
+    """Mark pending invitations past their TTL expired; delete those past retention."""
     expired = await transitions.expire_lapsed(session)
-    cutoff = utcnow() - ORPHAN_AFTER
-    deleted = await session.execute(
-        delete(Invitation).where(Invitation.status != PENDING, Invitation.expires_at < cutoff)
-    )
+    deleted = await session.execute(delete(Invitation).where(past_retention()))
     return SweepReport(expired, int(deleted.rowcount))  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,7 @@ from tenantry.db import PlatformReader
 from tenantry.deps import SettingsDep
 from tenantry.kit.clock import utcnow
 from tenantry.metrics import render_latest
-from tenantry.ops import funnel, slo
+from tenantry.ops import funnel, integrity, slo
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -68,6 +69,26 @@ async def read_slo(
 ) -> dict[str, Any]:
     metrics, _content_type = render_latest()
     return await slo.check(session, settings, metrics.decode())
+
+
+class FindingRead(BaseModel):
+    kind: str
+    ids: list[str]  # the first 100
+    count: int
+    fixable: bool
+
+
+class IntegrityRead(BaseModel):
+    findings: list[FindingRead]
+
+
+@router.get(
+    "/integrity",
+    response_model=IntegrityRead,
+    summary="States the service should never be in; `tenantry integrity check --fix` repairs",
+)
+async def read_integrity(_: PlatformOperator, session: PlatformReader) -> dict[str, Any]:
+    return {"findings": [asdict(f) for f in await integrity.check(session)]}
 
 
 @router.get(

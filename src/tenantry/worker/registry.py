@@ -31,6 +31,7 @@ BUILT_IN_TASK_MODULES = (
     "tenantry.provisioning.tasks",
     "tenantry.invitation.tasks",
     "tenantry.event.tasks",
+    "tenantry.ops.tasks",
 )
 DEFAULT_MAX_ATTEMPTS = 5
 
