@@ -151,9 +151,6 @@ class Settings(BaseSettings):
     # Addresses here are the canary's: their mail never leaves, their traffic is counted
     # nowhere but in the canary's own record.
     canary_email_domain: str = "canary.tenantry.invalid"
-    canary_interval: Duration | None = None  # unset: the in-process canary is off
-    canary_retention: Duration = timedelta(days=90)
-    alert_webhook_url: str | None = None  # a chat-style {"text"} POST on a canary failure
     slo_signup_success: float = Field(default=0.98, gt=0, le=1)
     slo_signup_success_alert: float = Field(default=0.95, gt=0, le=1)
     slo_invite_acceptance: float = Field(default=0.6, gt=0, le=1)

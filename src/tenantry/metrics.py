@@ -85,6 +85,11 @@ MAIL_SENT = Counter(
     ["template", "outcome"],
 )
 
+MAIL_BACKLOG = Gauge(
+    "tenantry_mail_backlog",
+    "Mail waiting in the outbox (PENDING), read from the database at scrape time.",
+    multiprocess_mode="livemax",
+)
 SIGNUP_REQUESTS = Counter(
     "tenantry_signup_requests_total",
     "Signup starts by outcome: created, replayed, or the error code.",

@@ -1,12 +1,12 @@
-"""Human durations for the CLI and settings: `30s`, `15m`, `2h`, `7d`."""
+"""Human durations for the CLI and settings: `300ms`, `30s`, `15m`, `2h`, `7d`."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_PATTERN = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_PATTERN = re.compile(r"^\s*(\d+)\s*(ms|[smhd])\s*$")
 
 
 def parse_duration(text: str) -> timedelta:

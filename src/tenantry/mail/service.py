@@ -8,7 +8,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
@@ -102,3 +102,9 @@ async def list_messages(
     if status is not None:
         query = query.where(MailMessage.status == status.value)
     return (await session.execute(query)).scalars().all()
+
+
+async def backlog(session: AsyncSession) -> int:
+    """Mail waiting in the outbox."""
+    pending = select(func.count()).where(MailMessage.status == MailStatus.PENDING)
+    return int((await session.execute(pending)).scalar_one())

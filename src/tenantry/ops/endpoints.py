@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from tenantry.db import Database
 from tenantry.job.service import refresh_depth_gauges
-from tenantry.metrics import SIGNUP_SESSIONS, render_latest
+from tenantry.mail import service as mail_service
+from tenantry.metrics import MAIL_BACKLOG, SIGNUP_SESSIONS, render_latest
 from tenantry.ops import service
 from tenantry.ops.service import HealthReport
 from tenantry.signup.service import count_by_status
@@ -87,6 +88,7 @@ async def refresh_database_gauges(database: Database) -> None:
     await refresh_depth_gauges(database)
     async with database.session(cross_tenant="health") as session:
         counts = await count_by_status(session)
+        MAIL_BACKLOG.set(await mail_service.backlog(session))
     SIGNUP_SESSIONS.clear()
     for status, count in counts.items():
         SIGNUP_SESSIONS.labels(status).set(count)

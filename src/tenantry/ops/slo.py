@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
-from tenantry.models import Job, JobStatus, MailMessage, MailStatus
+from tenantry.mail import service as mail_service
+from tenantry.models import Job, JobStatus
 from tenantry.ops import funnel
 
 OK, BREACH, NO_DATA = "ok", "breach", "no_data"
@@ -101,8 +102,7 @@ async def _funnel_completion(session: AsyncSession, settings: Settings) -> Objec
 
 
 async def _mail_backlog(session: AsyncSession, settings: Settings) -> Objective:
-    query = select(func.count()).where(MailMessage.status == MailStatus.PENDING)
-    pending = float((await session.execute(query)).scalar_one())
+    pending = float(await mail_service.backlog(session))
     limit = float(settings.slo_mail_backlog)
     return _judged("mail_backlog", pending, limit, limit, "now", low_is_bad=False)
 
