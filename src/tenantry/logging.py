@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -141,3 +142,19 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
 def current_request_id() -> str | None:
     value = structlog.contextvars.get_contextvars().get("request_id")
     return value if isinstance(value, str) else None
+
+
+def current_trace_id() -> str | None:
+    value = structlog.contextvars.get_contextvars().get("trace_id")
+    return value if isinstance(value, str) else None
+
+
+def bind_job_context(
+    *, job_id: str, kind: str, tenant_id: str | None, trace_id: str | None
+) -> None:
+    """What every log line of a job's attempt carries: the job, its tenant, and the trace of
+    the request that enqueued it (a fresh one for the platform's own scheduled work)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        job_id=job_id, kind=kind, tenant_id=tenant_id, trace_id=trace_id or secrets.token_hex(16)
+    )

@@ -44,6 +44,10 @@ def trace_id_from(traceparent: str | None) -> str:
     return secrets.token_hex(16)
 
 
+# A request about one tenant, by its path: its every log line names the tenant.
+_TENANT_PATH = re.compile(r"^/v1/(?:admin/)?tenants/([^/]+)")
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -58,6 +62,8 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(
             request_id=request_id, trace_id=trace_id_from(_header(scope, b"traceparent"))
         )
+        if tenant := _TENANT_PATH.match(scope["path"]):
+            structlog.contextvars.bind_contextvars(tenant_id=tenant.group(1))
         status = 500
         started = time.perf_counter()
 

@@ -52,7 +52,9 @@ async def _authenticated(
     except Unauthenticated as exc:
         raise _invalid_token(exc) from None
     principal = Principal.from_claims(claims)
-    structlog.contextvars.bind_contextvars(user_id=principal.subject, tenant_id=principal.tenant_id)
+    structlog.contextvars.bind_contextvars(user_id=principal.subject)
+    if principal.tenant_id is not None:  # else the path's tenant, if any, stays named
+        structlog.contextvars.bind_contextvars(tenant_id=principal.tenant_id)
     return principal
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.errors import ValidationFailed
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
+from tenantry.logging import current_trace_id
 from tenantry.models import Event, EventCount
 
 # The activation funnel's stages, in order; each real one is also counted in its hour.
@@ -36,13 +36,12 @@ def record(
     """Add an event to the caller's transaction (it exists if and only if that commits).
 
     `synthetic` marks the canary's traffic, which no report counts."""
-    trace_id = structlog.contextvars.get_contextvars().get("trace_id")
     event = Event(
         id=new_id("evt"),
         type=type_,
         tenant_id=tenant_id,
         subject_id=subject_id,
-        trace_id=trace_id if isinstance(trace_id, str) else None,
+        trace_id=current_trace_id(),
         occurred_at=utcnow(),
         data=data or {},
         synthetic=synthetic,

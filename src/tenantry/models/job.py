@@ -56,6 +56,8 @@ class Job(Base):
     # Who enqueued it through the jobs API (a user or key id); NULL for the platform's
     # own work. Only submitted jobs count against the admission caps.
     submitted_by: Mapped[str | None] = mapped_column(String(40))
+    # The trace of the request (or job) that enqueued it: its logs and events carry it on.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         # Claim order over pending jobs only: the index stays as small as the backlog.

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.db import Database, after_commit, insert_for
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
+from tenantry.logging import current_trace_id
 from tenantry.metrics import JOBS_ENQUEUED
 from tenantry.models import Job, JobStatus, JobTenantClock
 from tenantry.worker.registry import registry
@@ -83,6 +84,7 @@ class ClaimedJob:
     max_attempts: int
     run_at: datetime
     claimed_at: datetime
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ def _row(spec: JobSpec, vtime: int, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "dedupe_key": spec.dedupe_key,
         "submitted_by": spec.submitted_by,
+        "trace_id": current_trace_id(),
     }
 
 

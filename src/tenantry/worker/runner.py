@@ -27,7 +27,7 @@ from sqlalchemy import select
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.kit.clock import utcnow
-from tenantry.logging import redact
+from tenantry.logging import bind_job_context, redact
 from tenantry.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS_FINISHED, JOBS_LEASE_EXPIRED
 from tenantry.models import JobStatus, QueueState
 from tenantry.worker import scheduler, transitions
@@ -101,6 +101,8 @@ class Worker:
         self._kick.set()
 
     async def run(self) -> None:
+        # The worker's own lines belong to no request, whoever started it (run as a task).
+        structlog.contextvars.clear_contextvars()
         self.database.wakeup.bind(self._kick)
         await scheduler.sync_schedules(self.database, self.tasks)
         await self._refresh_paused()
@@ -178,6 +180,10 @@ class Worker:
     # -- running
 
     async def _execute(self, job: ClaimedJob) -> None:
+        # A task of its own: the context bound here is this attempt's alone.
+        bind_job_context(
+            job_id=job.id, kind=job.kind, tenant_id=job.tenant_id, trace_id=job.trace_id
+        )
         started = time.perf_counter()
         try:
             outcome = await self._attempt(job)
@@ -190,9 +196,6 @@ class Worker:
             if outcome.status is not JobStatus.COMPLETED:
                 log.warning(
                     "job_attempt_failed",
-                    job_id=job.id,
-                    kind=job.kind,
-                    tenant_id=job.tenant_id,
                     attempt=job.attempts,
                     outcome=label,
                     error=outcome.error,

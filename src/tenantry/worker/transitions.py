@@ -126,6 +126,7 @@ async def claim(
             jobs.c.run_at,
             jobs.c.priority,
             jobs.c.vtime,
+            jobs.c.trace_id,
         )
     )
     rows = list((await session.execute(statement)).all())
@@ -149,6 +150,7 @@ async def claim(
             row.max_attempts,
             row.run_at,
             now,
+            row.trace_id,
         )
         for row in rows
     ]

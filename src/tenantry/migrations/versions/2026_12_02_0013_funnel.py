@@ -1,4 +1,5 @@
-"""the funnel: synthetic (canary) marks, provisioned_at, window indexes, hourly event counts
+"""the funnel: synthetic (canary) marks, provisioned_at, window indexes, hourly event counts;
+the trace id a job carries from the request that enqueued it
 
 Revision ID: 0013
 Revises: 0012
@@ -84,9 +85,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_event_counts_type_hour", "event_counts", ["type", "hour", "n"])
     op.execute(_backfill(hour_of))  # every event so far is real: the canary is new
+    op.add_column("jobs", sa.Column("trace_id", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("trace_id")
     op.drop_table("event_counts")
     op.drop_index("ix_invitations_created", table_name="invitations")
     op.drop_index("ix_signup_sessions_provisioned", table_name="signup_sessions")
