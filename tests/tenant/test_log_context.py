@@ -10,8 +10,8 @@ import httpx
 from tenantry.config import Settings
 from tenantry.db import Database
 from tests.conftest import LogCapture
-from tests.ops.test_funnel import operator as tokens_for_platform
 from tests.fixtures.workers import running_worker, wait_for
+from tests.ops.test_funnel import operator as tokens_for_platform
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 LOUD = {"info", "warning", "error", "critical"}
