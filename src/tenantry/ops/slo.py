@@ -30,6 +30,16 @@ from tenantry.ops import funnel
 OK, BREACH, NO_DATA = "ok", "breach", "no_data"
 MAGIC_LINK_ROUTES = frozenset({"/v1/invitations/accept", "/v1/invitations/lookup", "/activate"})
 PROCESS_LIFETIME = "since the serving processes started"
+OBJECTIVES = (  # in the contract's order
+    "signup_success",
+    "invite_acceptance_72h",
+    "magic_link_p95",
+    "provisioning_p95",
+    "funnel_completion",
+    "mail_backlog",
+    "queue_stall",
+    "error_rate",
+)
 
 
 @dataclass(frozen=True)
@@ -212,17 +222,7 @@ async def check(session: AsyncSession, settings: Settings, metrics: str | None) 
         await _mail_backlog(session, settings),
         await _queue_stall(session, settings),
     ]
-    order = [
-        "signup_success",
-        "invite_acceptance_72h",
-        "magic_link_p95",
-        "provisioning_p95",
-        "funnel_completion",
-        "mail_backlog",
-        "queue_stall",
-        "error_rate",
-    ]
-    objectives = sorted(measured, key=lambda o: order.index(o.name))
+    objectives = sorted(measured, key=lambda o: OBJECTIVES.index(o.name))
     breached = any(o.status == BREACH for o in objectives)
     return {
         "status": BREACH if breached else OK,
