@@ -11,6 +11,7 @@ from tenantry.invitation.endpoints import public as invitation_public_router
 from tenantry.invitation.endpoints import router as invitation_router
 from tenantry.job.endpoints import router as job_router
 from tenantry.ops.admin_endpoints import router as ops_admin_router
+from tenantry.ops.canary_endpoints import router as canary_router
 from tenantry.ops.endpoints import router as ops_router
 from tenantry.signup.admin_endpoints import router as signup_admin_router
 from tenantry.signup.endpoints import router as signup_router
@@ -20,6 +21,7 @@ from tenantry.tenant.endpoints import router as tenant_router
 ROUTERS: tuple[APIRouter, ...] = (
     ops_router,
     ops_admin_router,
+    canary_router,
     auth_router,
     signup_router,
     signup_admin_router,

@@ -121,9 +121,11 @@ def integrity_check(
 ) -> None:
     """Every kind of finding with its ids; exit 1 when any (with --fix: any left unfixed)."""
 
+    settings = Settings()
+
     async def run(session: AsyncSession) -> tuple[list[integrity.Finding], list[str]]:
-        findings = await integrity.check(session)
-        done = await integrity.fix(session, findings) if fix else []
+        findings = await integrity.check(session, settings)
+        done = await integrity.fix(session, settings, findings) if fix else []
         return findings, done
 
     findings, done = in_session(run)

@@ -8,15 +8,16 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
+from tenantry.errors import ValidationFailed
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.kit.repository import ANY_TENANT, get_or_404
-from tenantry.kit.sealed import seal
+from tenantry.kit.sealed import seal, unseal
 from tenantry.mail.rendering import Rendered, render_subject
 from tenantry.models import MailMessage, MailStatus
 from tenantry.worker.queue import WAITED_ON, enqueue
@@ -37,7 +38,10 @@ async def queue_mail(
     waited_on: bool = False,
 ) -> MailMessage:
     """Write the message and its `mail.send` job; `secrets` are sealed, never stored as text.
-    A mail someone is `waited_on` for (a code to type in) is sent ahead of the backlog."""
+    A mail someone is `waited_on` for (a code to type in) is sent ahead of the backlog.
+
+    Mail to a canary address gets no job: it is never sent, and waits, sealed, for the canary
+    to read it back (`GET /v1/internal/canary/messages`)."""
     message_id = new_id("msg")
     context = {"product_name": settings.product_name, **context}
     # The subject is rendered now, without secrets: it is shown in `mail list`.
@@ -58,6 +62,8 @@ async def queue_mail(
     )
     session.add(message)
     await session.flush()
+    if settings.is_canary_address(to):
+        return message
     await enqueue(
         session,
         SEND_TASK,
@@ -104,7 +110,40 @@ async def list_messages(
     return (await session.execute(query)).scalars().all()
 
 
-async def backlog(session: AsyncSession) -> int:
-    """Mail waiting in the outbox."""
-    pending = select(func.count()).where(MailMessage.status == MailStatus.PENDING)
+def not_canary(settings: Settings) -> ColumnElement[bool]:
+    """Mail that is meant to leave: the canary's waits in the outbox by design."""
+    return MailMessage.to_address.not_like(f"%@{settings.canary_email_domain}")
+
+
+async def backlog(session: AsyncSession, settings: Settings) -> int:
+    """Mail waiting in the outbox to be sent."""
+    pending = select(func.count()).where(
+        MailMessage.status == MailStatus.PENDING, not_canary(settings)
+    )
     return int((await session.execute(pending)).scalar_one())
+
+
+async def canary_messages(
+    session: AsyncSession, settings: Settings, to: str
+) -> list[dict[str, Any]]:
+    """The mail held for a canary address, newest first, its secrets opened: what the canary
+    would have read in an inbox. Refused for any other address."""
+    if not settings.is_canary_address(to):
+        raise ValidationFailed(
+            "Only mail to the canary domain can be read here",
+            errors=[{"field": "to", "message": f"not at {settings.canary_email_domain}"}],
+        )
+    messages = await list_messages(session, to=to.lower(), limit=20)
+    secret = server_secret(settings)
+    return [
+        {
+            "id": message.id,
+            "template": message.template,
+            "subject": message.subject,
+            "created_at": message.created_at,
+            "secrets": unseal(message.sealed_secrets, secret, SEAL_PURPOSE)
+            if message.sealed_secrets
+            else {},
+        }
+        for message in messages
+    ]

@@ -87,8 +87,10 @@ class IntegrityRead(BaseModel):
     response_model=IntegrityRead,
     summary="States the service should never be in; `tenantry integrity check --fix` repairs",
 )
-async def read_integrity(_: PlatformOperator, session: PlatformReader) -> dict[str, Any]:
-    return {"findings": [asdict(f) for f in await integrity.check(session)]}
+async def read_integrity(
+    _: PlatformOperator, session: PlatformReader, settings: SettingsDep
+) -> dict[str, Any]:
+    return {"findings": [asdict(f) for f in await integrity.check(session, settings)]}
 
 
 @router.get(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.job.service import refresh_depth_gauges
 from tenantry.mail import service as mail_service
@@ -83,12 +84,12 @@ async def ready(request: Request) -> JSONResponse:
     return _respond(report)
 
 
-async def refresh_database_gauges(database: Database) -> None:
+async def refresh_database_gauges(database: Database, settings: Settings) -> None:
     """Gauges that are facts of the database, read at scrape time by whichever process answers."""
     await refresh_depth_gauges(database)
     async with database.session(cross_tenant="health") as session:
         counts = await count_by_status(session)
-        MAIL_BACKLOG.set(await mail_service.backlog(session))
+        MAIL_BACKLOG.set(await mail_service.backlog(session, settings))
     SIGNUP_SESSIONS.clear()
     for status, count in counts.items():
         SIGNUP_SESSIONS.labels(status).set(count)
@@ -97,7 +98,8 @@ async def refresh_database_gauges(database: Database) -> None:
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     try:
-        await refresh_database_gauges(state_of(request).database)
+        state = state_of(request)
+        await refresh_database_gauges(state.database, state.settings)
     except Exception as exc:  # the rest of the metrics are still worth serving
         log.warning("database_gauges_unavailable", error=f"{type(exc).__name__}: {exc}")
     body, content_type = render_latest()

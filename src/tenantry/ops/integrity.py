@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.config import Settings
 from tenantry.event import service as events
 from tenantry.invitation.service import past_retention
 from tenantry.kit.clock import utcnow
+from tenantry.mail.service import not_canary
 from tenantry.metrics import INTEGRITY_FINDINGS
 from tenantry.models import (
     Event,
@@ -52,12 +54,12 @@ async def _ids(session: AsyncSession, column: Any, *where: ColumnElement[bool]) 
     return [str(value) for value in (await session.execute(query)).scalars()]
 
 
-async def _tenants_without_owner(session: AsyncSession) -> list[str]:
+async def _tenants_without_owner(session: AsyncSession, settings: Settings) -> list[str]:
     owner = exists().where(Membership.tenant_id == Tenant.id, Membership.role == "owner")
     return await _ids(session, Tenant.id, ~owner)
 
 
-async def _memberships_without_user(session: AsyncSession) -> list[str]:
+async def _memberships_without_user(session: AsyncSession, settings: Settings) -> list[str]:
     user = exists().where(User.id == Membership.user_id)
     return [
         f"{tenant}/{user_id}"
@@ -78,7 +80,7 @@ def _activation_of_invitation() -> ColumnElement[bool]:
     )
 
 
-async def _accepted_without_activation(session: AsyncSession) -> list[str]:
+async def _accepted_without_activation(session: AsyncSession, settings: Settings) -> list[str]:
     accepted = Invitation.status == InvitationStatus.ACCEPTED
     return await _ids(session, Invitation.id, accepted, ~_activation_of_invitation())
 
@@ -95,13 +97,13 @@ async def _write_missing_activations(session: AsyncSession, ids: Sequence[str]) 
         )
 
 
-async def _provisioned_without_tenant(session: AsyncSession) -> list[str]:
+async def _provisioned_without_tenant(session: AsyncSession, settings: Settings) -> list[str]:
     tenant = exists().where(Tenant.id == SignupSession.tenant_id)
     provisioned = SignupSession.status == SignupStatus.PROVISIONED
     return await _ids(session, SignupSession.id, provisioned, ~tenant)
 
 
-async def _leases_expired(session: AsyncSession) -> list[str]:
+async def _leases_expired(session: AsyncSession, settings: Settings) -> list[str]:
     lapsed = (Job.status == JobStatus.PROCESSING) & (Job.lease_expires_at < utcnow())
     return await _ids(session, Job.id, lapsed)
 
@@ -110,7 +112,7 @@ async def _hand_jobs_back(session: AsyncSession, ids: Sequence[str]) -> None:
     await job_transitions.reap(session)  # exactly the jobs still under an expired lease
 
 
-async def _invitations_past_retention(session: AsyncSession) -> list[str]:
+async def _invitations_past_retention(session: AsyncSession, settings: Settings) -> list[str]:
     return await _ids(session, Invitation.id, past_retention())
 
 
@@ -118,15 +120,16 @@ async def _delete_invitations(session: AsyncSession, ids: Sequence[str]) -> None
     await session.execute(delete(Invitation).where(Invitation.id.in_(ids), past_retention()))
 
 
-async def _mail_stuck(session: AsyncSession) -> list[str]:
+async def _mail_stuck(session: AsyncSession, settings: Settings) -> list[str]:
     old = MailMessage.created_at < utcnow() - MAIL_STUCK_AFTER
-    return await _ids(session, MailMessage.id, MailMessage.status == MailStatus.PENDING, old)
+    pending = MailMessage.status == MailStatus.PENDING
+    return await _ids(session, MailMessage.id, pending, old, not_canary(settings))
 
 
 @dataclass(frozen=True)
 class Kind:
     name: str
-    find: Callable[[AsyncSession], Awaitable[list[str]]]
+    find: Callable[[AsyncSession, Settings], Awaitable[list[str]]]
     fix: Callable[[AsyncSession, Sequence[str]], Awaitable[None]] | None = None
     fixed: str = ""  # what the fix did, for the operator
 
@@ -152,18 +155,18 @@ KINDS = (
 )
 
 
-async def check(session: AsyncSession) -> list[Finding]:
+async def check(session: AsyncSession, settings: Settings) -> list[Finding]:
     """Every kind with something found, and the gauge of each kind set."""
     findings = []
     for kind in KINDS:
-        ids = await kind.find(session)
+        ids = await kind.find(session, settings)
         INTEGRITY_FINDINGS.labels(kind.name).set(len(ids))
         if ids:
             findings.append(Finding(kind.name, ids[:IDS_SHOWN], len(ids), kind.fix is not None))
     return findings
 
 
-async def fix(session: AsyncSession, findings: Sequence[Finding]) -> list[str]:
+async def fix(session: AsyncSession, settings: Settings, findings: Sequence[Finding]) -> list[str]:
     """Repair the fixable findings; one line per kind saying what was done."""
     done = []
     fixes = {kind.name: kind for kind in KINDS}
@@ -171,7 +174,7 @@ async def fix(session: AsyncSession, findings: Sequence[Finding]) -> list[str]:
         kind = fixes[finding.kind]
         if kind.fix is None:
             continue
-        ids = await kind.find(session)  # all of them, not only the ones shown
+        ids = await kind.find(session, settings)  # all of them, not only the ones shown
         await kind.fix(session, ids)
         done.append(f"{kind.name}: {kind.fixed} ({len(ids)})")
     return done

@@ -112,7 +112,7 @@ async def _funnel_completion(session: AsyncSession, settings: Settings) -> Objec
 
 
 async def _mail_backlog(session: AsyncSession, settings: Settings) -> Objective:
-    pending = float(await mail_service.backlog(session))
+    pending = float(await mail_service.backlog(session, settings))
     limit = float(settings.slo_mail_backlog)
     return _judged("mail_backlog", pending, limit, limit, "now", low_is_bad=False)
 

@@ -14,7 +14,7 @@ log = structlog.get_logger(__name__)
 @registry.task("integrity.check", max_attempts=3)
 async def integrity_check(context: JobContext) -> dict[str, int]:
     async with context.session() as session:
-        findings = await integrity.check(session)
+        findings = await integrity.check(session, context.settings)
     for finding in findings:
         log.warning(
             "integrity_finding", kind=finding.kind, count=finding.count, ids=finding.ids[:5]
