@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     # Addresses here are the canary's: their mail never leaves, their traffic is counted
     # nowhere but in the canary's own record.
     canary_email_domain: str = "canary.tenantry.invalid"
+    # Seconds a canary stage may take before it is an SLO_BREACH, by stage (JSON), over the
+    # defaults (auth 3 s, enqueue 5 s, completion 90 s; see tenantry.ops.canary).
+    canary_budgets: dict[str, float] = {}
     slo_signup_success: float = Field(default=0.98, gt=0, le=1)
     slo_signup_success_alert: float = Field(default=0.95, gt=0, le=1)
     slo_invite_acceptance: float = Field(default=0.6, gt=0, le=1)
