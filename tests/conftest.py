@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,22 +40,24 @@ TENANTRY = str(Path(sys.executable).parent / "tenantry")
 
 BACKENDS = ["sqlite", "postgres"]
 
-hygiene.mark_this_run()
+RUN_TEMP = hygiene.mark_this_run()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind() -> Iterator[None]:
     """The run fails if any process it started outlives it, if this process still listens on
-    a port it opened, or if the system's temporary directory holds a new entry (set up first,
+    a port it opened, or if its temporary directory holds anything (set up first,
     so checked last, after the session's PostgreSQL and Redis have stopped)."""
-    ports, temp = hygiene.listening_ports(), hygiene.temp_entries()
+    ports = hygiene.listening_ports()
     yield
     deadline = time.monotonic() + 10
     while (left := hygiene.processes_of_this_run()) and time.monotonic() < deadline:
         time.sleep(0.2)  # a server stopping on SIGTERM may take a moment
     assert not left, f"processes left running: {left}"
     assert not hygiene.listening_ports() - ports, "ports left open by this process"
-    assert not hygiene.temp_entries() - temp, "entries left in the temporary directory"
+    left_in_temp = hygiene.temp_entries(RUN_TEMP)
+    shutil.rmtree(RUN_TEMP, ignore_errors=True)
+    assert not left_in_temp, f"left in the temporary directory: {sorted(left_in_temp)}"
 
 
 @pytest.fixture(scope="session")

@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     # Seconds a canary stage may take before it is an SLO_BREACH, by stage (JSON), over the
     # defaults (auth 3 s, enqueue 5 s, completion 90 s; see tenantry.ops.canary).
     canary_budgets: dict[str, float] = {}
+    canary_interval: Duration | None = None  # unset: no in-process canary
+    canary_retention: Duration = timedelta(days=90)
+    alert_webhook_url: str | None = None  # a chat-style {"text"} POST when a canary run fails
     slo_signup_success: float = Field(default=0.98, gt=0, le=1)
     slo_signup_success_alert: float = Field(default=0.95, gt=0, le=1)
     slo_invite_acceptance: float = Field(default=0.6, gt=0, le=1)

@@ -148,6 +148,23 @@ AUTHZ_DENIALS_DROPPED = Counter(
     "Refusals not written to the denials table because its buffer was full (still logged).",
 )
 
+CANARY_SUCCESS = Gauge(
+    "tenantry_canary_success",
+    "1 when the last canary run passed every stage, 0 when it failed.",
+    multiprocess_mode="mostrecent",
+)
+CANARY_STAGE_DURATION = Gauge(
+    "tenantry_canary_stage_duration_seconds",
+    "How long each stage of the last canary run took.",
+    ["stage"],
+    multiprocess_mode="mostrecent",
+)
+CANARY_LAST_SUCCESS = Gauge(
+    "tenantry_canary_last_success_timestamp_seconds",
+    "When a canary run last passed (Unix time).",
+    multiprocess_mode="max",
+)
+
 INTEGRITY_FINDINGS = Gauge(
     "tenantry_integrity_findings",
     "What the last integrity check found, by kind (tenantry integrity check).",

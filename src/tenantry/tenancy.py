@@ -57,6 +57,7 @@ PLATFORM_TABLES: dict[str, str] = {
     "signing_keys": "the deployment's token signing keys",
     "token_revocations": "revoked tokens, checked before the tenant of a request is trusted",
     "auth_revision": "one counter of auth changes",
+    "canary_runs": "the synthetic canary's results: a platform probe, no tenant's data",
     "event_counts": "hourly counts of funnel events over all tenants: numbers, no tenant's data",
 }
 

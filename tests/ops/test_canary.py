@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import pytest
 
 from tests.cli.test_servers import running
 from tests.conftest import TENANTRY
+from tests.fixtures.servers import free_port
 from tests.fixtures.workers import WorkerProcess
 from tests.ops.test_funnel import operator
 from tests.reliability.world import machine_settings, served_env
@@ -35,8 +39,14 @@ STAGES = [
 
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    env = served_env(tmp_path / "data", database_url, TENANTRY_JOB_POLL_INTERVAL="1")
-    with running(["serve"], env, tmp_path, log=tmp_path / "serve.log") as (base_url, _):
+    port = free_port()  # the public URL names it: every process's tokens name their issuer
+    env = served_env(
+        tmp_path / "data",
+        database_url,
+        TENANTRY_JOB_POLL_INTERVAL="1",
+        TENANTRY_PUBLIC_URL=f"http://127.0.0.1:{port}",
+    )
+    with running(["serve"], env, tmp_path, port, log=tmp_path / "serve.log") as (base_url, _):
         yield base_url, env
 
 
@@ -63,18 +73,82 @@ async def test_passes_every_stage_and_counts_nowhere(
     code, run = canary(base_url, env)
     assert code == 0, run
     assert run["ok"] and list(run["stages"]) == STAGES and run["failure"] is None
-    settings = machine_settings(tmp_path / "data", database_url)
+    settings = machine_settings(
+        tmp_path / "data", database_url, public_url=env["TENANTRY_PUBLIC_URL"]
+    )
     async with httpx.AsyncClient(base_url=base_url) as client:
         funnel = (await client.get("/v1/admin/funnel", headers=operator(settings))).json()
     assert {stage["count"] for stage in funnel["stages"]} == {0}, "canary traffic counted"
 
 
-def test_without_a_worker_it_fails_at_provisioning(served: tuple[str, dict[str, str]]) -> None:
+class AlertReceiver:
+    """A real HTTP endpoint for TENANTRY_ALERT_WEBHOOK_URL, keeping what it is sent."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[AlertReceiver]:
+    hook = AlertReceiver()
+    yield hook
+    hook.close()
+
+
+def test_without_a_worker_it_fails_at_provisioning_alerts_and_is_kept(
+    served: tuple[str, dict[str, str]],
+    worker_process: Callable[..., WorkerProcess],
+    receiver: AlertReceiver,
+) -> None:
     base_url, env = served
-    code, run = canary(base_url, env, TENANTRY_CANARY_BUDGETS='{"completion": 3}')
+    code, run = canary(
+        base_url,
+        env,
+        TENANTRY_CANARY_BUDGETS='{"completion": 3}',
+        TENANTRY_ALERT_WEBHOOK_URL=receiver.url,
+    )
     assert code == 1
     assert (run["failure"], run["stage"]) == ("FAIL_PROVISION", "provision")
     assert list(run["stages"]) == STAGES[:3]
+    ((alert,),) = [receiver.received]
+    assert set(alert) == {"text"} and "FAIL_PROVISION" in alert["text"]
+    metrics = httpx.get(f"{base_url}/metrics").text
+    assert "tenantry_canary_success 0.0" in metrics
+
+    worker_process(TENANTRY_DATA_DIR=env["TENANTRY_DATA_DIR"])
+    assert canary(base_url, env)[0] == 0
+    result = subprocess.run(
+        [TENANTRY, "canary", "report", "--days", "7", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr  # one of the two runs failed
+    report = json.loads(result.stdout)
+    assert (report["runs"], report["clean"]) == (2, False)
+    assert [(f["failure"], f["stage"]) for f in report["failures"]] == [
+        ("FAIL_PROVISION", "provision")
+    ]
 
 
 def test_a_stage_over_its_budget_is_an_slo_breach(
@@ -85,3 +159,35 @@ def test_a_stage_over_its_budget_is_an_slo_breach(
     code, run = canary(base_url, env, TENANTRY_CANARY_BUDGETS='{"enqueue": 0.000001}')
     assert code == 0 and run["ok"]
     assert run["breaches"] == ["enqueue"]
+
+
+def test_the_in_process_schedule_runs_it_and_keeps_the_result(
+    served: tuple[str, dict[str, str]], worker_process: Callable[..., WorkerProcess]
+) -> None:
+    _, env = served
+    scheduled = {
+        "TENANTRY_CANARY_INTERVAL": "1h",
+        "TENANTRY_PUBLIC_URL": env["TENANTRY_PUBLIC_URL"],
+    }
+    worker_process(TENANTRY_DATA_DIR=env["TENANTRY_DATA_DIR"], **scheduled)
+
+    def fire() -> subprocess.CompletedProcess[str]:
+        command = [TENANTRY, "schedules", "run", "canary.run"]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+    deadline = time.monotonic() + 30
+    while (fired := fire()).returncode != 0 and time.monotonic() < deadline:
+        assert "a worker writes the schedules" in fired.stderr, fired.stderr  # not yet started
+        time.sleep(0.5)
+    assert fired.returncode == 0, fired.stderr
+
+    def report() -> dict[str, Any]:
+        result = subprocess.run(
+            [TENANTRY, "canary", "report", "--json"], env=env, capture_output=True, text=True
+        )
+        return dict(json.loads(result.stdout))
+
+    deadline = time.monotonic() + 60
+    while report()["runs"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert report() | {"days": 7} == {"days": 7, "runs": 1, "clean": True, "failures": []}

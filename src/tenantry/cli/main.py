@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tenantry.cli import (
+    canary,
     db,
     invitations,
     jobs,
@@ -18,7 +19,6 @@ from tenantry.cli import (
     tenants,
     token,
 )
-from tenantry.cli.canary import canary
 from tenantry.cli.denials import denials
 from tenantry.cli.migrate import migrate
 from tenantry.cli.observe import funnel, integrity_app, slo_app
@@ -62,6 +62,6 @@ app.add_typer(db.rls_app, name="rls")
 app.command()(signup.purge)
 app.command()(denials)
 app.command()(funnel)
-app.command()(canary)
+app.add_typer(canary.app, name="canary")
 app.add_typer(slo_app, name="slo")
 app.add_typer(integrity_app, name="integrity")

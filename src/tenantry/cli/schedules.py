@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli.console import JsonFlag, console, in_session, show
+from tenantry.cli.console import JsonFlag, console, fail, in_session, show
 from tenantry.config import Settings
 from tenantry.worker import scheduler
 from tenantry.worker.registry import load_task_modules, registry
@@ -29,5 +29,8 @@ def list_(as_json: JsonFlag = False) -> None:
 def run(name: str) -> None:
     """Fire a schedule now (its next tick is computed from now)."""
     load_task_modules(Settings())
-    job_id = in_session(lambda s: scheduler.run_now(s, registry, name))
+    try:
+        job_id = in_session(lambda s: scheduler.run_now(s, registry, name))
+    except scheduler.UnknownSchedule:
+        fail(f"no schedule {name!r} yet: a worker writes the schedules when it starts")
     console.print(f"{name} enqueued as {job_id}")

@@ -7,6 +7,7 @@ and the drift check rely on.
 from tenantry.models.auth_revision import AuthRevision
 from tenantry.models.authz_denial import AuthzDenial
 from tenantry.models.base import Base
+from tenantry.models.canary_run import CanaryRun
 from tenantry.models.event import Event
 from tenantry.models.event_count import EventCount
 from tenantry.models.idempotency_record import IdempotencyRecord
@@ -32,6 +33,7 @@ __all__ = [
     "AuthRevision",
     "AuthzDenial",
     "Base",
+    "CanaryRun",
     "Event",
     "EventCount",
     "IdempotencyRecord",

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import structlog
 
+from tenantry.auth.jwt import Audience
 from tenantry.config import Settings
 
 POLL_S = 0.1
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,34 @@ class Canary:
             raise StageFailed(f"the activation form answered {done.status_code}")
 
 
+def service_token(settings: Settings) -> str:
+    """From TENANTRY_CANARY_TOKEN (a deployment elsewhere), else minted with this data dir's
+    signing key, as `tenantry token mint --audience internal --role service` would."""
+    if given := os.environ.get("TENANTRY_CANARY_TOKEN"):
+        return given
+    from tenantry.app import build_token_issuer  # the app's routes import this module
+
+    token, _ = build_token_issuer(settings).mint(
+        subject="svc_canary",
+        audience=Audience.INTERNAL,
+        ttl=timedelta(minutes=10),
+        roles=["service"],
+    )
+    return token
+
+
 async def run_once(base_url: str, settings: Settings, service_token: str) -> Run:
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         return await Canary(client, settings, service_token).go()
+
+
+async def alert(settings: Settings, base_url: str, run: Run) -> None:
+    """A chat-style `{"text"}` POST about a failed run; a receiver that fails is logged."""
+    if run.ok or not settings.alert_webhook_url:
+        return
+    text = f"Tenantry canary {run.failure} at {run.failed_stage} on {base_url}: {run.error}"
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            (await client.post(settings.alert_webhook_url, json={"text": text})).raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("canary_alert_failed", error=f"{type(exc).__name__}: {exc}"[:300])

@@ -1,11 +1,15 @@
-"""The daily integrity check: findings logged and counted, nothing repaired without an
-operator (`tenantry integrity check --fix`)."""
+"""The daily integrity check (findings logged and counted, nothing repaired without an
+operator: `tenantry integrity check --fix`), and the in-process canary."""
 
 from __future__ import annotations
 
 import structlog
+from sqlalchemy import func, select
 
-from tenantry.ops import integrity
+from tenantry.kit.clock import utcnow
+from tenantry.models import CanaryRun
+from tenantry.ops import canary_runs, integrity
+from tenantry.ops.canary import alert, run_once, service_token
 from tenantry.worker.registry import JobContext, registry
 
 log = structlog.get_logger(__name__)
@@ -23,3 +27,27 @@ async def integrity_check(context: JobContext) -> dict[str, int]:
 
 
 registry.schedule("integrity.check", "17 3 * * *", "integrity.check")
+
+
+@registry.task("canary.run", max_attempts=1)
+async def canary_run(context: JobContext) -> dict[str, object]:
+    """Every minute, a run when TENANTRY_CANARY_INTERVAL has passed since the last one:
+    the schedule fires once across all workers, the interval is the setting's."""
+    settings = context.settings
+    if settings.canary_interval is None:
+        return {"ran": False}
+    async with context.session() as session:
+        last = (await session.execute(select(func.max(CanaryRun.started_at)))).scalar_one()
+    started = utcnow()
+    if last is not None and started - last < settings.canary_interval:
+        return {"ran": False}
+    run = await run_once(settings.public_url, settings, service_token(settings))
+    async with context.session() as session:
+        canary_runs.record(session, run, started_at=started, origin="schedule")
+        await canary_runs.purge(session, settings.canary_retention)
+    await alert(settings, settings.public_url, run)
+    log.info("canary_run", ok=run.ok, failure=run.failure, breaches=run.breaches)
+    return run.to_dict()
+
+
+registry.schedule("canary.run", "* * * * *", "canary.run")

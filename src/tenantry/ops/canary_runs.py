@@ -1,0 +1,71 @@
+"""The canary's record: each run kept 90 days, its metrics and event, and the seven-day
+report the launch runbook gates on ("7-day canary clean run")."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.event import service as events
+from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
+from tenantry.metrics import CANARY_LAST_SUCCESS, CANARY_STAGE_DURATION, CANARY_SUCCESS
+from tenantry.models import CanaryRun
+from tenantry.ops.canary import Run
+
+
+def record(session: AsyncSession, run: Run, *, started_at: datetime, origin: str) -> CanaryRun:
+    """Keep the run and its event in the caller's transaction; set the canary's metrics."""
+    row = CanaryRun(
+        id=new_id("can"),
+        started_at=started_at,
+        ok=run.ok,
+        failure=run.failure,
+        stage=run.failed_stage,
+        error=run.error,
+        stages=run.to_dict()["stages"],
+        breaches=run.breaches,
+        origin=origin,
+    )
+    session.add(row)
+    events.record(
+        session,
+        "canary.RunPassed" if run.ok else "canary.RunFailed",
+        subject_id=row.id,
+        data={"failure": run.failure, "stage": run.failed_stage, "breaches": run.breaches},
+        synthetic=True,
+    )
+    CANARY_SUCCESS.set(1 if run.ok else 0)
+    for stage, seconds in run.durations.items():
+        CANARY_STAGE_DURATION.labels(stage).set(seconds)
+    if run.ok:
+        CANARY_LAST_SUCCESS.set(utcnow().timestamp())
+    return row
+
+
+async def report(session: AsyncSession, days: int) -> dict[str, Any]:
+    """Clean means at least one run in the window and none of them failed."""
+    since = utcnow() - timedelta(days=days)
+    query = select(CanaryRun).where(CanaryRun.started_at >= since).order_by(CanaryRun.started_at)
+    runs = list((await session.execute(query)).scalars())
+    failures = [
+        {"at": run.started_at, "stage": run.stage, "failure": run.failure, "error": run.error}
+        for run in runs
+        if not run.ok
+    ]
+    return {
+        "days": days,
+        "runs": len(runs),
+        "clean": bool(runs) and not failures,
+        "failures": failures,
+    }
+
+
+async def purge(session: AsyncSession, retention: timedelta) -> int:
+    gone = await session.execute(
+        delete(CanaryRun).where(CanaryRun.started_at < utcnow() - retention)
+    )
+    return int(gone.rowcount)  # type: ignore[attr-defined]
