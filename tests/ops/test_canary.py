@@ -9,15 +9,21 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from tenantry.db import Database
+from tenantry.models import IntegrationKey, Invitation, Job, Membership, Tenant, User
+from tenantry.ops import canary_runs
 from tests.cli.test_servers import running
 from tests.conftest import TENANTRY
+from tests.fixtures.factories import create_member, create_tenant
 from tests.fixtures.servers import free_port
 from tests.fixtures.workers import WorkerProcess
 from tests.ops.test_funnel import operator
@@ -66,6 +72,7 @@ async def test_passes_every_stage_and_counts_nowhere(
     served: tuple[str, dict[str, str]],
     worker_process: Callable[..., WorkerProcess],
     database_url: str,
+    owner_database_url: str,
     tmp_path: Path,
 ) -> None:
     base_url, env = served
@@ -79,6 +86,22 @@ async def test_passes_every_stage_and_counts_nowhere(
     async with httpx.AsyncClient(base_url=base_url) as client:
         funnel = (await client.get("/v1/admin/funnel", headers=operator(settings))).json()
     assert {stage["count"] for stage in funnel["stages"]} == {0}, "canary traffic counted"
+
+    database = Database(owner_database_url)
+    try:
+        real = await create_tenant(database, slug="real")
+        await create_member(database, real.id, "owner")
+        async with database.session() as session:
+            assert await canary_runs.delete_stale_tenants(session, timedelta(hours=24)) == 0
+            assert await canary_runs.delete_stale_tenants(session, timedelta(0)) == 1
+        async with database.session() as session:
+            for model in (Tenant, User, Membership, IntegrationKey, Invitation):
+                rows = (await session.execute(select(func.count()).select_from(model))).scalar()
+                assert rows == (1 if model in (Tenant, User, Membership) else 0), model
+            left = select(func.count()).select_from(Job).where(Job.tenant_id.is_not(None))
+            assert (await session.execute(left)).scalar() == 0
+    finally:
+        await database.dispose()
 
 
 class AlertReceiver:

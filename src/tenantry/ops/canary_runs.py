@@ -1,5 +1,6 @@
-"""The canary's record: each run kept 90 days, its metrics and event, and the seven-day
-report the launch runbook gates on ("7-day canary clean run")."""
+"""The canary's record: each run kept 90 days, its metrics and event, the seven-day report
+the launch runbook gates on ("7-day canary clean run"), and the removal of the tenants its
+runs made, a day after."""
 
 from __future__ import annotations
 
@@ -13,7 +14,21 @@ from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.metrics import CANARY_LAST_SUCCESS, CANARY_STAGE_DURATION, CANARY_SUCCESS
-from tenantry.models import CanaryRun
+from tenantry.models import (
+    AuthzDenial,
+    CanaryRun,
+    Event,
+    IntegrationKey,
+    Invitation,
+    Job,
+    JobTenantClock,
+    MailMessage,
+    Membership,
+    RefreshToken,
+    SignupSession,
+    Tenant,
+    User,
+)
 from tenantry.ops.canary import Run
 
 
@@ -69,3 +84,42 @@ async def purge(session: AsyncSession, retention: timedelta) -> int:
         delete(CanaryRun).where(CanaryRun.started_at < utcnow() - retention)
     )
     return int(gone.rowcount)  # type: ignore[attr-defined]
+
+
+# A canary tenant's rows, by the column naming the tenant; children before parents.
+_TENANT_ROWS = (
+    (Membership, Membership.tenant_id),
+    (Invitation, Invitation.tenant_id),
+    (IntegrationKey, IntegrationKey.tenant_id),
+    (RefreshToken, RefreshToken.tenant_id),
+    (Job, Job.tenant_id),
+    (MailMessage, MailMessage.tenant_id),
+    (Event, Event.tenant_id),
+    (AuthzDenial, AuthzDenial.tenant_id),
+    (JobTenantClock, JobTenantClock.tenant_key),
+    (SignupSession, SignupSession.tenant_id),  # its provisioning steps cascade
+    (Tenant, Tenant.id),
+)
+
+
+async def delete_stale_tenants(session: AsyncSession, older_than: timedelta) -> int:
+    """Every tenant a canary signup made more than `older_than` ago, with all its rows and
+    the canary's users (their addresses are the canary domain's, so nobody else's)."""
+    stale = select(SignupSession.tenant_id).where(
+        SignupSession.synthetic.is_(True),
+        SignupSession.tenant_id.is_not(None),
+        SignupSession.created_at < utcnow() - older_than,
+    )
+    tenant_ids = [str(t) for t in (await session.execute(stale)).scalars()]
+    if not tenant_ids:
+        return 0
+    users = select(Membership.user_id).where(Membership.tenant_id.in_(tenant_ids))
+    user_ids = [str(u) for u in (await session.execute(users)).scalars()]
+    mail = select(SignupSession.email).where(SignupSession.tenant_id.in_(tenant_ids))
+    addresses = [str(a) for a in (await session.execute(mail)).scalars()]
+    for model, column in _TENANT_ROWS:
+        await session.execute(delete(model).where(column.in_(tenant_ids)))
+    await session.execute(delete(MailMessage).where(MailMessage.to_address.in_(addresses)))
+    still_member = select(Membership.user_id).where(Membership.user_id == User.id)
+    await session.execute(delete(User).where(User.id.in_(user_ids), ~still_member.exists()))
+    return len(tenant_ids)

@@ -3,6 +3,8 @@ operator: `tenantry integrity check --fix`), and the in-process canary."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import structlog
 from sqlalchemy import func, select
 
@@ -13,6 +15,7 @@ from tenantry.ops.canary import alert, run_once, service_token
 from tenantry.worker.registry import JobContext, registry
 
 log = structlog.get_logger(__name__)
+CANARY_TENANT_LIFETIME = timedelta(hours=24)
 
 
 @registry.task("integrity.check", max_attempts=3)
@@ -44,10 +47,22 @@ async def canary_run(context: JobContext) -> dict[str, object]:
     run = await run_once(settings.public_url, settings, service_token(settings))
     async with context.session() as session:
         canary_runs.record(session, run, started_at=started, origin="schedule")
-        await canary_runs.purge(session, settings.canary_retention)
     await alert(settings, settings.public_url, run)
     log.info("canary_run", ok=run.ok, failure=run.failure, breaches=run.breaches)
     return run.to_dict()
 
 
 registry.schedule("canary.run", "* * * * *", "canary.run")
+
+
+@registry.task("canary.cleanup", max_attempts=3)
+async def canary_cleanup(context: JobContext) -> dict[str, int]:
+    """Hourly: the canary's tenants after a day, its results after their retention."""
+    async with context.session() as session:
+        tenants = await canary_runs.delete_stale_tenants(session, CANARY_TENANT_LIFETIME)
+        runs = await canary_runs.purge(session, context.settings.canary_retention)
+    log.info("canary_cleanup", tenants=tenants, runs=runs)
+    return {"tenants": tenants, "runs": runs}
+
+
+registry.schedule("canary.cleanup", "41 * * * *", "canary.cleanup")
