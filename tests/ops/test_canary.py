@@ -1,6 +1,7 @@
 """The canary CLI against a live `tenantry serve` and `tenantry worker` (separate processes):
-it passes every stage; without a worker it fails at provisioning; a stage over its budget is
-an SLO_BREACH; and none of it counts in the funnel."""
+it passes every stage; without a worker it fails at provisioning; behind a gateway that refuses
+key exchanges it fails at auth; a stage over its budget is an SLO_BREACH; and none of it counts
+in the funnel."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,64 @@ def test_without_a_worker_it_fails_at_provisioning_alerts_and_is_kept(
     assert [(f["failure"], f["stage"]) for f in report["failures"]] == [
         ("FAIL_PROVISION", "provision")
     ]
+
+
+class RefusingGateway:
+    """A proxy in front of the deployment (as a misconfigured gateway or WAF would be) that
+    forwards every request but answers the token endpoint 401: integration keys refused."""
+
+    def __init__(self, upstream: str) -> None:
+        client = httpx.Client(base_url=upstream, timeout=30)
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/v1/auth/token"):
+                    status, headers = 401, {"content-type": "application/problem+json"}
+                    content = b'{"status": 401, "code": "UNAUTHENTICATED"}'
+                else:
+                    keep = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    answer = client.request(self.command, self.path, content=body, headers=keep)
+                    status, content = answer.status_code, answer.content
+                    headers = {"content-type": answer.headers.get("content-type", "")}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = _forward
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.client = client
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.client.close()
+
+
+def test_when_key_exchanges_are_refused_it_fails_at_auth(
+    served: tuple[str, dict[str, str]], worker_process: Callable[..., WorkerProcess]
+) -> None:
+    base_url, env = served
+    worker_process(TENANTRY_DATA_DIR=env["TENANTRY_DATA_DIR"])
+    gateway = RefusingGateway(base_url)
+    try:
+        code, run = canary(gateway.url, env)
+    finally:
+        gateway.close()
+    assert code == 1
+    assert (run["failure"], run["stage"]) == ("FAIL_AUTH", "exchange")
+    assert list(run["stages"]) == STAGES[: STAGES.index("exchange") + 1]
+    assert "answered 401" in run["error"]
 
 
 def test_a_stage_over_its_budget_is_an_slo_breach(
