@@ -3,8 +3,10 @@
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
+from tenantry.audit.endpoints import router as audit_router
 from tenantry.auth.endpoints import router as auth_router
 from tenantry.event.endpoints import router as event_router
+from tenantry.flag.endpoints import router as flag_router
 from tenantry.integration_key.endpoints import router as key_router
 from tenantry.invitation.endpoints import pages as activation_pages
 from tenantry.invitation.endpoints import public as invitation_public_router
@@ -21,6 +23,8 @@ from tenantry.tenant.endpoints import router as tenant_router
 ROUTERS: tuple[APIRouter, ...] = (
     ops_router,
     ops_admin_router,
+    flag_router,
+    audit_router,
     canary_router,
     auth_router,
     signup_router,

@@ -20,6 +20,7 @@ from tenantry.config import Settings, check_environment
 from tenantry.datadir import ensure_data_dir, server_secret, signing_key_pem
 from tenantry.db import Database
 from tenantry.errors import install_error_handlers
+from tenantry.flag.board import Switchboard
 from tenantry.kit.ratelimit import RateLimiter
 from tenantry.logging import configure_logging
 from tenantry.mail.backends import build_backend
@@ -62,16 +63,19 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
             rate_limiter=RateLimiter(settings.redis_url),
             tokens=tokens,
             trust=Trust(database, settings, tokens),
+            switches=Switchboard(database, settings.flag_refresh_interval.total_seconds()),
             denials=DenialLog(database),
             started_at=time.monotonic(),
         )
         app.state.tenantry = state
-        try:
-            await state.trust.refresh()
-        except Exception:  # down or not migrated: readiness says so; the refresh task retries
-            log.warning("auth_refresh_failed", exc_info=True)
+        for first, what in ((state.trust.refresh, "auth"), (state.switches.refresh, "switches")):
+            try:
+                await first()
+            except Exception:  # down or not migrated: readiness says so; the task retries
+                log.warning(f"{what}_refresh_failed", exc_info=True)
         background = [
             asyncio.create_task(state.trust.run(), name="auth-refresh"),
+            asyncio.create_task(state.switches.run(), name="switches-refresh"),
             asyncio.create_task(state.denials.run(), name="denials-flush"),
         ]
         load_task_modules(settings)

@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     max_token_ttl: Duration = timedelta(hours=24)
     # How often each process looks for new revocations and signing-key changes.
     auth_refresh_interval: Duration = timedelta(seconds=1)
+    # How often each process reads the operators' flags and degraded mode.
+    flag_refresh_interval: Duration = timedelta(seconds=1)
 
     # -- provisioning: the host application's endpoint called by the `notify_host` step
     provisioning_webhook_url: str | None = None
@@ -146,6 +148,9 @@ class Settings(BaseSettings):
     enqueue_max_inflight_total: int = Field(default=80, ge=1)
     enqueue_max_inflight_per_tenant: int = Field(default=20, ge=1)
     enqueue_max_inflight_per_kind: dict[str, int] = {}
+    # The caps while degraded mode is on (tenantry degraded on).
+    degraded_max_inflight_total: int = Field(default=10, ge=1)
+    degraded_max_inflight_per_tenant: int = Field(default=5, ge=1)
 
     # -- observing: the canary and the objectives the SLO check holds the service to
     # Addresses here are the canary's: their mail never leaves, their traffic is counted

@@ -71,6 +71,8 @@ _GRANTS = (
     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
     "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
     "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {role}",
+    # The application appends to the audit trail and never rewrites it.
+    "REVOKE UPDATE, DELETE, TRUNCATE ON audit_records FROM {role}",
 )
 
 

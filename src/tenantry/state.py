@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the state's parts import the database layer, which reads th
     from tenantry.auth.trust import Trust
     from tenantry.config import Settings
     from tenantry.db import Database
+    from tenantry.flag.board import Switchboard
     from tenantry.kit.ratelimit import RateLimiter
     from tenantry.mail.backends import MailBackend
 
@@ -31,6 +32,7 @@ class AppState:
     rate_limiter: RateLimiter
     tokens: TokenIssuer
     trust: Trust
+    switches: Switchboard
     denials: DenialLog
     started_at: float  # monotonic
     shutting_down: bool = False

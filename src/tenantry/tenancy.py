@@ -59,6 +59,9 @@ PLATFORM_TABLES: dict[str, str] = {
     "auth_revision": "one counter of auth changes",
     "canary_runs": "the synthetic canary's results: a platform probe, no tenant's data",
     "event_counts": "hourly counts of funnel events over all tenants: numbers, no tenant's data",
+    "audit_records": "operators' actions on the deployment, chained by hash",
+    "audit_head": "the end of the audit chain",
+    "switches": "the deployment's feature flags and degraded mode",
 }
 
 

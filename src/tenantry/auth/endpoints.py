@@ -35,6 +35,7 @@ from tenantry.config import Settings
 from tenantry.db import PlatformSession
 from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed, problem_response
+from tenantry.flag.guard import ensure_on, feature
 from tenantry.integration_key import service as integration_keys
 from tenantry.kit.ratelimit import Limit, RateLimiter, address_key, request_ip
 from tenantry.models import RevocationKind
@@ -187,6 +188,7 @@ async def _grant(
         return body, {}
     headers: dict[str, str] = {}
     if isinstance(grant, PasswordGrant):
+        ensure_on(state.switches, "login")
         ip = request_ip(request)
         limits = [
             (Limit.of("password-ip", settings.password_limit_per_ip), address_key(ip)),
@@ -252,6 +254,7 @@ _GRANTS: TypeAdapter[Grant] = TypeAdapter(Annotated[Grant, Field(discriminator="
 
 @router.post(
     "/v1/auth/login",
+    dependencies=[feature("login")],
     responses=problems(429),
     status_code=202,
     response_model=Accepted,
@@ -277,6 +280,7 @@ async def login(
 
 @router.post(
     "/v1/auth/login/verify",
+    dependencies=[feature("login")],
     responses=problems(401, 429),
     response_model=SessionTokens,
     summary="Exchange the sign-in code for tokens",

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -16,9 +17,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.audit import trail
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.errors import TenantryError
+from tenantry.kit.durations import parse_duration
 
 console = Console()
 errors = Console(stderr=True)
@@ -29,6 +32,9 @@ EXIT_USAGE = 2  # click's own code for bad arguments
 T = TypeVar("T")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+# Why an operator acts, kept in the audit trail: required for destructive actions.
+Reason = Annotated[str, typer.Option(help="Why: kept in the audit trail.")]
+OptionalReason = Annotated[str | None, typer.Option(help="Why: kept in the audit trail.")]
 
 
 def print_json(data: Any) -> None:
@@ -41,18 +47,27 @@ def _json_default(value: Any) -> Any:
 
 def _operator() -> str:
     try:
-        return f"cli:{getpass.getuser()}"
+        user = getpass.getuser()
     except (KeyError, OSError):  # no login name in this environment
-        return "cli"
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
 
 
-# Who acts, as events and reasons record it: the CLI and the login that ran it.
+# Who acts, as events and the audit trail record it: the CLI, the login and the host.
 OPERATOR = _operator()
 
 
 def fail(message: str, code: int = EXIT_FINDING) -> NoReturn:
     errors.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def duration(text: str) -> timedelta:
+    """A duration option (`30s`, `15m`, `2h`, `7d`); anything else is a usage error."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 def with_database(action: Callable[[Database], Awaitable[T]]) -> T:
@@ -80,6 +95,36 @@ def in_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
             return await action(session)
 
     return with_database(run)
+
+
+def audited(
+    action: str,
+    target: str,
+    act: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    reason: str | None = None,
+    before: Callable[[AsyncSession], Awaitable[dict[str, Any] | None]] | None = None,
+    after: Callable[[T], dict[str, Any] | None] | None = None,
+) -> T:
+    """Run an operator's action and append its audit record in the same transaction: both
+    commit, or neither. `before` reads the target's state first; `after` describes the
+    result."""
+
+    async def run(session: AsyncSession) -> T:
+        prior = await before(session) if before else None
+        result = await act(session)
+        await trail.record(
+            session,
+            actor=OPERATOR,
+            action=action,
+            target=target,
+            reason=reason,
+            before=prior,
+            after=after(result) if after else None,
+        )
+        return result
+
+    return in_session(run)
 
 
 def show(

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from tenantry.auth.denials import summarize
-from tenantry.cli.console import EXIT_USAGE, JsonFlag, fail, in_session, show
-from tenantry.kit.durations import parse_duration
+from tenantry.cli.console import JsonFlag, duration, in_session, show
 
 
 def denials(
@@ -17,10 +16,7 @@ def denials(
     as_json: JsonFlag = False,
 ) -> None:
     """Refused requests (403) by reason: count, last one, most refused route, distinct callers."""
-    try:
-        window = parse_duration(since)
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
+    window = duration(since)
     rows = [dataclasses.asdict(entry) for entry in in_session(lambda s: summarize(s, window))]
     show(
         rows,

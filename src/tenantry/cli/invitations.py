@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tenantry.cli.console import JsonFlag, console, in_session, show
+from tenantry.cli.console import JsonFlag, OptionalReason, audited, console, in_session, show
 from tenantry.config import Settings
 from tenantry.invitation import service
 from tenantry.models import Invitation, InvitationStatus
@@ -41,23 +41,23 @@ def list_(
 
 
 @app.command()
-def resend(invitation_id: str) -> None:
+def resend(invitation_id: str, reason: OptionalReason = None) -> None:
     """Mail a new link (the old one stops working) with a fresh expiry."""
     settings = Settings()
 
     async def act(session: Any) -> Invitation:
         return await service.resend(session, settings, await service.get(session, invitation_id))
 
-    invitation = in_session(act)
+    invitation = audited("invitation.resend", invitation_id, act, reason=reason)
     console.print(f"{invitation.id}: a new link is on its way to {invitation.email}")
 
 
 @app.command()
-def revoke(invitation_id: str) -> None:
+def revoke(invitation_id: str, reason: OptionalReason = None) -> None:
     """Withdraw a pending invitation: its link stops working."""
 
     async def act(session: Any) -> Invitation:
         return await service.revoke(session, await service.get(session, invitation_id))
 
-    invitation = in_session(act)
+    invitation = audited("invitation.revoke", invitation_id, act, reason=reason)
     console.print(f"{invitation.id} ({invitation.email}) revoked")

@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from tenantry.cli.console import JsonFlag, console, in_session, print_json, show
+from tenantry.cli.console import (
+    JsonFlag,
+    OptionalReason,
+    audited,
+    console,
+    in_session,
+    print_json,
+    show,
+)
 from tenantry.config import Settings
 from tenantry.job import service
 from tenantry.job.admission import Cap, all_caps
@@ -119,33 +127,39 @@ def stats(as_json: JsonFlag = False) -> None:
 
 
 @app.command("retry")
-def retry(job_id: str) -> None:
+def retry(job_id: str, reason: OptionalReason = None) -> None:
     """Put a FAILED job back to PENDING with its attempts reset."""
-    in_session(lambda s: service.retry_job(s, job_id))
+    audited("job.retry", job_id, lambda s: service.retry_job(s, job_id), reason=reason)
     console.print(f"{job_id} is PENDING again")
 
 
 @app.command("cancel")
-def cancel(job_id: str) -> None:
+def cancel(job_id: str, reason: OptionalReason = None) -> None:
     """Cancel a PENDING job."""
-    in_session(lambda s: service.cancel_job(s, job_id))
+    audited("job.cancel", job_id, lambda s: service.cancel_job(s, job_id), reason=reason)
     console.print(f"{job_id} is CANCELLED")
 
 
-def _set_paused(name: str, paused: bool) -> None:
-    in_session(lambda s: service.set_queue_paused(s, name, paused))
+def _set_paused(name: str, paused: bool, reason: str | None) -> None:
+    audited(
+        "queue.pause" if paused else "queue.resume",
+        name,
+        lambda s: service.set_queue_paused(s, name, paused),
+        reason=reason,
+        after=lambda _: {"paused": paused},
+    )
     interval = Settings().job_poll_interval.total_seconds()
     state = "paused" if paused else "resumed"
     console.print(f"queue {name} {state}; running workers see it within {max(1.0, interval):.0f}s")
 
 
 @queues_app.command("pause")
-def pause(name: str) -> None:
+def pause(name: str, reason: OptionalReason = None) -> None:
     """Stop workers from claiming jobs of this queue (enqueueing goes on)."""
-    _set_paused(name, True)
+    _set_paused(name, True, reason)
 
 
 @queues_app.command("resume")
-def resume(name: str) -> None:
+def resume(name: str, reason: OptionalReason = None) -> None:
     """Let workers claim jobs of this queue again."""
-    _set_paused(name, False)
+    _set_paused(name, False, reason)

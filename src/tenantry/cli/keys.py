@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tenantry.cli.console import JsonFlag, console, in_session, show
+from tenantry.cli.console import JsonFlag, OptionalReason, audited, console, in_session, show
 from tenantry.config import Settings
 from tenantry.integration_key import service
 
@@ -35,8 +35,14 @@ def list_keys(
 
 
 @app.command("revoke")
-def revoke(key_id: str) -> None:
+def revoke(key_id: str, reason: OptionalReason = None) -> None:
     """Cut off a compromised or abusive key: its next exchange is refused."""
     settings = Settings()
-    key = in_session(lambda s: service.revoke_key(s, settings, key_id))
+    key = audited(
+        "key.revoke",
+        key_id,
+        lambda s: service.revoke_key(s, settings, key_id),
+        reason=reason,
+        after=lambda k: {"tenant_id": k.tenant_id, "revoked_at": k.revoked_at},
+    )
     console.print(f"{key.id} ({key.prefix}…{key.last_four}) revoked")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from tenantry.cli import (
+    audit,
     canary,
     db,
+    flags,
     invitations,
     jobs,
     keys,
@@ -65,3 +67,6 @@ app.command()(funnel)
 app.add_typer(canary.app, name="canary")
 app.add_typer(slo_app, name="slo")
 app.add_typer(integrity_app, name="integrity")
+app.add_typer(audit.app, name="audit")
+app.add_typer(flags.flags_app, name="flags")
+app.add_typer(flags.degraded_app, name="degraded")

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.cli.console import (
     EXIT_FINDING,
-    EXIT_USAGE,
     JsonFlag,
+    audited,
     console,
+    duration,
     fail,
     in_session,
     print_json,
@@ -22,7 +23,6 @@ from tenantry.cli.console import (
 )
 from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
-from tenantry.kit.durations import parse_duration
 from tenantry.ops import funnel as funnel_report
 from tenantry.ops import integrity, slo
 
@@ -30,10 +30,7 @@ Since = Annotated[str, typer.Option(help="How far back, such as 1h, 24h or 30d."
 
 
 def _window(since: str) -> funnel_report.Window:
-    try:
-        back = parse_duration(since)
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
+    back = duration(since)
     until = utcnow()
     return funnel_report.Window.checked(until - back, until)
 
@@ -128,7 +125,12 @@ def integrity_check(
         done = await integrity.fix(session, settings, findings) if fix else []
         return findings, done
 
-    findings, done = in_session(run)
+    if fix:
+        findings, done = audited(
+            "integrity.fix", "integrity", run, after=lambda result: {"fixed": result[1]}
+        )
+    else:
+        findings, done = in_session(run)
     left = [f for f in findings if not (fix and f.fixable)]
     if as_json:
         print_json({"findings": [dataclasses.asdict(f) for f in findings], "fixed": done})

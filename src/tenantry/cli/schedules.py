@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli.console import JsonFlag, console, fail, in_session, show
+from tenantry.cli.console import JsonFlag, audited, console, fail, in_session, show
 from tenantry.config import Settings
 from tenantry.worker import scheduler
 from tenantry.worker.registry import load_task_modules, registry
@@ -30,7 +30,12 @@ def run(name: str) -> None:
     """Fire a schedule now (its next tick is computed from now)."""
     load_task_modules(Settings())
     try:
-        job_id = in_session(lambda s: scheduler.run_now(s, registry, name))
+        job_id = audited(
+            "schedule.run",
+            name,
+            lambda s: scheduler.run_now(s, registry, name),
+            after=lambda job: {"job_id": job},
+        )
     except scheduler.UnknownSchedule:
         fail(f"no schedule {name!r} yet: a worker writes the schedules when it starts")
     console.print(f"{name} enqueued as {job_id}")

@@ -8,7 +8,7 @@ import typer
 
 from tenantry.auth import signing_keys as service
 from tenantry.auth.jwt import VerificationKey, load_private_key
-from tenantry.cli.console import JsonFlag, console, in_session, show
+from tenantry.cli.console import JsonFlag, audited, console, in_session, show
 from tenantry.config import Settings
 from tenantry.datadir import signing_key_pem
 from tenantry.kit.clock import utcnow
@@ -55,7 +55,9 @@ def list_(as_json: JsonFlag = False) -> None:
 def add() -> None:
     """Publish a new key in the JWKS; it signs nothing until promoted."""
     settings = Settings()
-    key = in_session(lambda s: service.add_key(s, settings))
+    key = audited(
+        "signing_key.add", "signing-keys", lambda s: service.add_key(s, settings), after=_row
+    )
     console.print(
         f"{key.kid} published; promote it after {service.promotable_at(key):%H:%M:%S} UTC, "
         "once verifiers' JWKS caches have it"
@@ -74,7 +76,12 @@ def promote(
     ] = False,
 ) -> None:
     """Sign new tokens with this published key; the previous one keeps verifying."""
-    in_session(lambda s: service.promote_key(s, kid, force=force))
+    audited(
+        "signing_key.promote",
+        kid,
+        lambda s: service.promote_key(s, kid, force=force),
+        after=lambda _: {"force": force},
+    )
     console.print(f"{kid} signs new tokens (every process within a second)")
 
 
@@ -82,5 +89,5 @@ def promote(
 def retire(kid: str) -> None:
     """Stop trusting a key that no longer signs, once every token it signed has expired."""
     settings = Settings()
-    key = in_session(lambda s: service.retire_key(s, settings, kid))
+    key = audited("signing_key.retire", kid, lambda s: service.retire_key(s, settings, kid))
     console.print(f"{kid} retired; it verifies until {key.verify_until:%Y-%m-%d %H:%M:%S} UTC")

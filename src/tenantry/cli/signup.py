@@ -9,18 +9,17 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.cli.console import (
-    EXIT_USAGE,
     OPERATOR,
     JsonFlag,
+    audited,
     console,
-    fail,
+    duration,
     in_session,
     print_json,
     show,
 )
 from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
-from tenantry.kit.durations import parse_duration
 from tenantry.models import PromoCode, SignupSession, SignupStatus
 from tenantry.provisioning.service import checkpoints, step_view
 from tenantry.signup import promos, service
@@ -73,10 +72,7 @@ def list_sessions(
     as_json: JsonFlag = False,
 ) -> None:
     """Newest first."""
-    try:
-        age = parse_duration(older_than) if older_than else None
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
+    age = duration(older_than) if older_than else None
     found = in_session(
         lambda s: service.list_signups(s, status=status, older_than=age, limit=limit)
     )
@@ -119,10 +115,7 @@ def create_promo(
     max_redemptions: Annotated[int | None, typer.Option(min=1, help="Redemptions allowed.")] = None,
 ) -> None:
     """Create a promo code (stored upper-cased)."""
-    try:
-        expires_at: datetime | None = utcnow() + parse_duration(expires_in) if expires_in else None
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
+    expires_at: datetime | None = utcnow() + duration(expires_in) if expires_in else None
     promo = in_session(
         lambda s: promos.create_promo(
             s, code, description=description, expires_at=expires_at, max_redemptions=max_redemptions
@@ -143,7 +136,7 @@ def list_promos(as_json: JsonFlag = False) -> None:
 @promos_app.command("disable")
 def disable_promo(code: str) -> None:
     """Stop accepting a promo code."""
-    promo = in_session(lambda s: promos.disable_promo(s, code))
+    promo = audited("promo.disable", code, lambda s: promos.disable_promo(s, code))
     console.print(f"disabled {promo.code}")
 
 
@@ -152,7 +145,15 @@ def purge(
 ) -> None:
     """Expire sessions past their deadline and delete stale ones; prints both counts."""
     settings = Settings()
-    report = in_session(lambda s: service.expire_and_purge(s, settings, dry_run=dry_run))
+    if dry_run:
+        report = in_session(lambda s: service.expire_and_purge(s, settings, dry_run=True))
+    else:
+        report = audited(
+            "signup.purge",
+            "signup-sessions",
+            lambda s: service.expire_and_purge(s, settings, dry_run=False),
+            after=lambda r: {"expired": r.expired, "deleted": r.deleted},
+        )
     verb = "would be" if dry_run else "were"
     console.print(f"{report.expired} sessions {verb} expired, {report.deleted} {verb} deleted")
 

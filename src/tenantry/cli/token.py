@@ -11,11 +11,10 @@ from tenantry.app import build_token_issuer
 from tenantry.auth import revocation
 from tenantry.auth.jwt import ROLES_BY_AUDIENCE, Audience
 from tenantry.auth.trust import Trust
-from tenantry.cli.console import EXIT_USAGE, console, fail, in_session, with_database
+from tenantry.cli.console import EXIT_USAGE, audited, console, duration, fail, with_database
 from tenantry.config import Settings
 from tenantry.datadir import ensure_data_dir
 from tenantry.db import Database
-from tenantry.kit.durations import parse_duration
 from tenantry.models import RevocationKind
 
 app = typer.Typer(help="Access tokens.", no_args_is_help=True)
@@ -47,10 +46,7 @@ def mint(
             EXIT_USAGE,
         )
     settings = Settings()
-    try:
-        lifetime = parse_duration(ttl)
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
+    lifetime = duration(ttl)
     if lifetime > settings.max_token_ttl:
         fail(f"--ttl is longer than TENANTRY_MAX_TOKEN_TTL ({settings.max_token_ttl})", EXIT_USAGE)
     ensure_data_dir(settings)
@@ -96,7 +92,13 @@ def revoke(
         fail("give exactly one of --user, --tenant, --jti", EXIT_USAGE)
     ((kind, target),) = targets
     settings = Settings()
-    made = in_session(lambda s: revocation.revoke(s, settings, kind, target, reason=reason))
+    made = audited(
+        f"tokens.revoke_{kind.value}",
+        target,
+        lambda s: revocation.revoke(s, settings, kind, target, reason=reason),
+        reason=reason,
+        after=lambda r: {"issued_before": r.issued_before, "expires_at": r.expires_at},
+    )
     what = "token" if kind is RevocationKind.JTI else f"tokens of {kind.value} {target} issued"
     console.print(
         f"{what} until {made.issued_before:%Y-%m-%d %H:%M:%S} UTC revoked "

@@ -18,6 +18,7 @@ from tenantry.auth.access import InvitationManager, InvitationReader, deny
 from tenantry.auth.schemas import SessionTokens
 from tenantry.db import DbReader, DbSession, PlatformSession
 from tenantry.errors import TenantryError, TokenUsed
+from tenantry.flag.guard import feature
 from tenantry.invitation import guard, service
 from tenantry.invitation.schemas import (
     InvitationAccept,
@@ -53,6 +54,7 @@ def _read(invitation: Invitation) -> dict[str, Any]:
 
 @router.post(
     "",
+    dependencies=[feature("invitations")],
     responses=problems(409),
     status_code=201,
     response_model=InvitationRead,
@@ -99,6 +101,7 @@ async def list_invitations(
 
 @router.post(
     "/{invitation_id}/resend",
+    dependencies=[feature("invitations")],
     responses=problems(409),
     response_model=InvitationRead,
     summary="A new link",

@@ -5,7 +5,9 @@ together, each tenant, and each kind with a configured cap. Counting and the
 insert that follows run under one lock (PostgreSQL: a transaction-scoped
 advisory lock; SQLite: its single writer), so 200 racing enqueues against a
 cap of 80 admit exactly 80. A refusal's `Retry-After` is how long the recent
-completion rate of that cap's jobs takes to free a slot.
+completion rate of that cap's jobs takes to free a slot. While degraded mode is
+on (read under the same lock, so every process agrees at once) the total and
+per-tenant caps drop to their emergency values.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.errors import RateLimited
+from tenantry.flag import service as flags
 from tenantry.kit.clock import utcnow
 from tenantry.models import Job, JobStatus
 from tenantry.models.job import ADMITTED
@@ -59,16 +62,32 @@ async def _in_flight(session: AsyncSession) -> Counter[tuple[str | None, str]]:
     return Counter({(tenant_id, kind): count for tenant_id, kind, count in rows})
 
 
+@dataclass(frozen=True)
+class Limits:
+    total: int
+    per_tenant: int
+
+
+async def limits(session: AsyncSession, settings: Settings) -> Limits:
+    """The caps in force: the settings', or their emergency values in degraded mode."""
+    if (await flags.degraded(session)).enabled:
+        return Limits(
+            settings.degraded_max_inflight_total, settings.degraded_max_inflight_per_tenant
+        )
+    return Limits(settings.enqueue_max_inflight_total, settings.enqueue_max_inflight_per_tenant)
+
+
 async def caps_for(
     session: AsyncSession, settings: Settings, *, tenant_id: str, kind: str
 ) -> list[Cap]:
     """The caps an enqueue of `kind` by `tenant_id` must fit under, with their use now."""
     use = await _in_flight(session)
+    limit = await limits(session, settings)
     caps = [
-        Cap("total", settings.enqueue_max_inflight_total, sum(use.values())),
+        Cap("total", limit.total, sum(use.values())),
         Cap(
             f"tenant {tenant_id}",
-            settings.enqueue_max_inflight_per_tenant,
+            limit.per_tenant,
             sum(n for (tenant, _), n in use.items() if tenant == tenant_id),
             tenant_id=tenant_id,
         ),
@@ -82,14 +101,15 @@ async def caps_for(
 async def all_caps(session: AsyncSession, settings: Settings) -> list[Cap]:
     """Every cap with its use: the total, each tenant with jobs in flight, each capped kind."""
     use = await _in_flight(session)
+    limit = await limits(session, settings)
     by_tenant: Counter[str | None] = Counter()
     by_kind: Counter[str] = Counter()
     for (tenant_id, kind), count in use.items():
         by_tenant[tenant_id] += count
         by_kind[kind] += count
-    caps = [Cap("total", settings.enqueue_max_inflight_total, sum(use.values()))]
+    caps = [Cap("total", limit.total, sum(use.values()))]
     caps += [
-        Cap(f"tenant {tenant_id}", settings.enqueue_max_inflight_per_tenant, count, tenant_id)
+        Cap(f"tenant {tenant_id}", limit.per_tenant, count, tenant_id)
         for tenant_id, count in by_tenant.most_common()
     ]
     caps += [

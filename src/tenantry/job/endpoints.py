@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from tenantry.auth.access import JobReader, JobSubmitter
 from tenantry.db import DbReader, DbSession
+from tenantry.flag.guard import feature
 from tenantry.job import service
 from tenantry.job.schemas import JobRead, JobSubmit
 from tenantry.kit.idempotency import Idempotency
@@ -26,6 +27,7 @@ def _read(job: Job) -> dict[str, Any]:
 
 @router.post(
     "",
+    dependencies=[feature("jobs.enqueue")],
     responses=problems(429),
     status_code=202,
     response_model=JobRead,

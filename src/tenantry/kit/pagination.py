@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -63,12 +64,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from exc
 
 
-def page_of(rows: list[Any], limit: int, item: Any) -> dict[str, Any]:
-    """`{"data", "next_cursor"}` from `limit + 1` rows fetched newest first."""
+def _created(row: Any) -> tuple[datetime, str]:
+    return row.created_at, row.id
+
+
+def page_of(
+    rows: list[Any], limit: int, item: Any, key: Callable[[Any], tuple[datetime, str]] = _created
+) -> dict[str, Any]:
+    """`{"data", "next_cursor"}` from `limit + 1` rows fetched newest first; `key` is the
+    sort key the cursor carries (creation time and id unless told)."""
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
     return {
         "data": [item(row) for row in rows],
-        "next_cursor": encode_cursor(last.created_at, last.id) if last is not None else None,
+        "next_cursor": encode_cursor(*key(last)) if last is not None else None,
     }

@@ -4,6 +4,7 @@ Importing this package registers every table, which Alembic's autogenerate
 and the drift check rely on.
 """
 
+from tenantry.models.audit_record import AuditHead, AuditRecord
 from tenantry.models.auth_revision import AuthRevision
 from tenantry.models.authz_denial import AuthzDenial
 from tenantry.models.base import Base
@@ -25,11 +26,14 @@ from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.schedule import Schedule
 from tenantry.models.signing_key import KeyStatus, SigningKey
 from tenantry.models.signup_session import SignupSession, SignupStatus
+from tenantry.models.switch import Switch
 from tenantry.models.tenant import Tenant, TenantStatus
 from tenantry.models.token_revocation import RevocationKind, TokenRevocation
 from tenantry.models.user import User
 
 __all__ = [
+    "AuditHead",
+    "AuditRecord",
     "AuthRevision",
     "AuthzDenial",
     "Base",
@@ -58,6 +62,7 @@ __all__ = [
     "SignupSession",
     "SignupStatus",
     "StepStatus",
+    "Switch",
     "Tenant",
     "TenantStatus",
     "TokenRevocation",

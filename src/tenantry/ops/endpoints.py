@@ -56,13 +56,13 @@ def _uptime(request: Request) -> float:
     summary="Liveness with version and uptime; ?deep=true checks every dependency",
 )
 async def health(request: Request, deep: bool = False) -> JSONResponse:
-    if not deep:
-        return _respond(HealthReport(service.OK, _uptime(request)))
     state = state_of(request)
+    if not deep:
+        return _respond(HealthReport(service.OK, _uptime(request)).switched(state.switches))
     report = await service.deep_report(
         state.database, state.redis, state.rate_limiter, state.mail, _uptime(request)
     )
-    return _respond(report)
+    return _respond(report.switched(state.switches))
 
 
 @router.get("/health/live", response_model=LiveRead, summary="The process is up")
@@ -81,7 +81,7 @@ async def ready(request: Request) -> JSONResponse:
     report = await service.readiness(
         state.database, state.rate_limiter, shutting_down=state.shutting_down
     )
-    return _respond(report)
+    return _respond(report.switched(state.switches))
 
 
 async def refresh_database_gauges(database: Database, settings: Settings) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from tenantry import __version__, rls, schema
 from tenantry.db import Database
+from tenantry.flag.board import Switchboard
 from tenantry.job import service as job_service
 from tenantry.kit.ratelimit import RateLimiter
 from tenantry.mail.backends import MailBackend
@@ -32,6 +33,21 @@ class HealthReport:
     status: str
     uptime_s: float
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def switched(self, board: Switchboard) -> HealthReport:
+        """With the operators' degraded mode, which makes an `ok` service `degraded`."""
+        if (degraded := board.degraded) is None:
+            return self
+        check = {
+            "status": DEGRADED,
+            "reason": degraded.reason,
+            "since": degraded.changed_at.isoformat() if degraded.changed_at else None,
+        }
+        return replace(
+            self,
+            status=DEGRADED if self.status == OK else self.status,
+            checks={**self.checks, "degraded_mode": check},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -29,6 +29,7 @@ from tenantry.signup.schemas import (
     SignupVerified,
     SignupVerify,
 )
+from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/signup", tags=["signup"])
 
@@ -63,7 +64,7 @@ async def start_signup(
         (Limit.of("signup-domain", settings.signup_limit_per_domain), domain),
     ]
     try:
-        service.ensure_open(settings)
+        service.ensure_open(settings, state_of(request).switches)
         headers = await limiter.enforce(limits, ip=ip, email_domain=domain)
         if replay := await idempotency.replay(session, "signup", payload.model_dump(mode="json")):
             SIGNUP_REQUESTS.labels("replayed").inc()

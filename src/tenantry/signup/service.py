@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, delete, exists, func, select, tuple_, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.audit import trail
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
 from tenantry.db import unique_or
@@ -29,6 +30,7 @@ from tenantry.errors import (
     ValidationFailed,
 )
 from tenantry.event import service as events
+from tenantry.flag.board import Switchboard
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.kit.otp import OtpExpired, OtpInvalid, OtpLocked, code_digest, code_matches, new_code
@@ -194,9 +196,12 @@ async def _resend_if_cooled(
         await resend_code(session, settings, signup.id)
 
 
-def ensure_open(settings: Settings) -> None:
+def ensure_open(settings: Settings, board: Switchboard | None = None) -> None:
+    """Closed by the setting, or by the `signup` flag (`board`: this process's switches)."""
     if not settings.signup_enabled:
         raise SignupDisabled("Signup is disabled on this deployment")
+    if board is not None and not board.enabled("signup"):
+        raise SignupDisabled("Signup is closed for now; please try again later")
 
 
 async def start_signup(
@@ -562,6 +567,7 @@ async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) 
     an expired session that never verified its email has no run to resume.
     """
     signup = await get_signup(session, signup_id)
+    stopped = signup.status
     if signup.status not in RETRYABLE or signup.verified_at is None:
         raise transitions.IllegalTransition(
             f"signup {signup_id} is {signup.status}; only REVIEW_REQUIRED, FAILED or a run "
@@ -583,6 +589,14 @@ async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) 
     if not resumed:
         raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status} meanwhile")
     await request_run(session, signup)
+    await trail.record(
+        session,
+        actor=by,
+        action="signup.retry",
+        target=signup_id,
+        before={"status": stopped},
+        after={"status": signup.status},
+    )
     return signup
 
 
@@ -613,6 +627,7 @@ async def mark_complete(
     )
     if (await session.execute(owner)).first() is None:
         raise NotCompletable(f"tenant {signup.tenant_id} has no owner {signup.email}: retry it")
+    stopped = signup.status
     completed = await transitions.try_move(
         session,
         signup,
@@ -623,4 +638,13 @@ async def mark_complete(
     )
     if not completed:
         raise transitions.IllegalTransition(f"signup {signup_id} is {signup.status} meanwhile")
+    await trail.record(
+        session,
+        actor=by,
+        action="signup.mark_complete",
+        target=signup_id,
+        reason=reason,
+        before={"status": stopped},
+        after={"status": signup.status, "tenant_id": signup.tenant_id},
+    )
     return signup

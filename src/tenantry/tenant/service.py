@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.audit import trail
 from tenantry.kit.repository import ANY_TENANT, get_or_404
 from tenantry.models import Membership, SignupSession, SignupStatus, Tenant, TenantStatus, User
 from tenantry.tenant import transitions
@@ -63,6 +64,17 @@ async def set_suspended(
     """Suspend or reactivate a tenant (operators: admin API and CLI); `409 TENANT_STATE` when it
     is so already."""
     tenant = await get_or_404(session, Tenant, tenant_id, tenant_id=ANY_TENANT, for_update=True)
+    before = {"status": tenant.status}
     to = TenantStatus.SUSPENDED if suspended else TenantStatus.ACTIVE
     await transitions.move(session, tenant, to, reason=reason, by=by)
+    action = "tenant.suspend" if suspended else "tenant.reactivate"
+    await trail.record(
+        session,
+        actor=by,
+        action=action,
+        target=tenant_id,
+        reason=reason,
+        before=before,
+        after={"status": to.value},
+    )
     return tenant

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from tenantry.config import Settings
 from tenantry.db import Database
+from tenantry.flag.board import held_queues
 from tenantry.kit.clock import utcnow
 from tenantry.logging import bind_job_context, redact
 from tenantry.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS_FINISHED, JOBS_LEASE_EXPIRED
@@ -297,9 +298,10 @@ class Worker:
                 log.warning("maintenance_failed", worker_id=self.id, error=_describe(exc))
 
     async def _refresh_paused(self) -> None:
+        """Queues paused by operators, and queues a switched-off flag holds."""
         async with self.database.session(cross_tenant="worker") as session:
             rows = await session.execute(select(QueueState.name).where(QueueState.paused.is_(True)))
-            self._paused = sorted(rows.scalars())
+            self._paused = sorted(set(rows.scalars()) | set(await held_queues(session)))
 
     async def _reap(self) -> None:
         async with self.database.session(cross_tenant="worker") as session:

@@ -1,0 +1,1 @@
+"""The audit trail: who did what to the deployment, why, and what it changed."""
