@@ -4,12 +4,17 @@ runs made, a day after."""
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.config import Settings
+from tenantry.db import Database
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
@@ -30,6 +35,31 @@ from tenantry.models import (
     User,
 )
 from tenantry.ops.canary import Run
+
+CANARY_LOCK = 0x63616E61  # the advisory lock key of scheduled canary runs ("cana")
+
+
+@asynccontextmanager
+async def exclusive(database: Database, settings: Settings) -> AsyncIterator[bool]:
+    """Whether this process holds the scheduled canary's lock for the block: a PostgreSQL
+    session lock, or on SQLite (one host by nature) a lock on a file of the data dir."""
+    if database.is_postgres:
+        async with database.engine.connect() as connection:
+            taken = await connection.scalar(select(func.pg_try_advisory_lock(CANARY_LOCK)))
+            try:
+                yield bool(taken)
+            finally:
+                if taken:
+                    await connection.scalar(select(func.pg_advisory_unlock(CANARY_LOCK)))
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.data_dir / "canary.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 def record(session: AsyncSession, run: Run, *, started_at: datetime, origin: str) -> CanaryRun:

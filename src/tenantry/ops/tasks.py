@@ -39,14 +39,19 @@ async def canary_run(context: JobContext) -> dict[str, object]:
     settings = context.settings
     if settings.canary_interval is None:
         return {"ran": False}
-    async with context.session() as session:
-        last = (await session.execute(select(func.max(CanaryRun.started_at)))).scalar_one()
-    started = utcnow()
-    if last is not None and started - last < settings.canary_interval:
-        return {"ran": False}
-    run = await run_once(settings.public_url, settings, service_token(settings))
-    async with context.session() as session:
-        canary_runs.record(session, run, started_at=started, origin="schedule")
+    # The tick and an operator's `schedules run` may overlap: one run at a time, and the
+    # interval re-read once the lock is held, so a run that just finished counts.
+    async with canary_runs.exclusive(context.database, settings) as holding:
+        if not holding:
+            return {"ran": False}
+        async with context.session() as session:
+            last = (await session.execute(select(func.max(CanaryRun.started_at)))).scalar_one()
+        started = utcnow()
+        if last is not None and started - last < settings.canary_interval:
+            return {"ran": False}
+        run = await run_once(settings.public_url, settings, service_token(settings))
+        async with context.session() as session:
+            canary_runs.record(session, run, started_at=started, origin="schedule")
     await alert(settings, settings.public_url, run)
     log.info("canary_run", ok=run.ok, failure=run.failure, breaches=run.breaches)
     return run.to_dict()
