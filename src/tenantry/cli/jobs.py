@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
+from tenantry.audit import trail
 from tenantry.cli.console import (
+    OPERATOR,
     JsonFlag,
     OptionalReason,
     audited,
     console,
+    duration,
     in_session,
     print_json,
     show,
+    with_database,
 )
 from tenantry.config import Settings
+from tenantry.db import Database
 from tenantry.job import service
 from tenantry.job.admission import Cap, all_caps
 from tenantry.models import Job, JobStatus
@@ -131,6 +137,37 @@ def retry(job_id: str, reason: OptionalReason = None) -> None:
     """Put a FAILED job back to PENDING with its attempts reset."""
     audited("job.retry", job_id, lambda s: service.retry_job(s, job_id), reason=reason)
     console.print(f"{job_id} is PENDING again")
+
+
+class Finished(StrEnum):
+    FAILED = "failed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+@app.command("clean")
+def clean(
+    status: Annotated[Finished, typer.Option(help="Which finished jobs.")],
+    older_than: Annotated[str, typer.Option(help="Finished longer ago than this, e.g. 24h.")],
+    reason: OptionalReason = None,
+) -> None:
+    """Delete finished jobs now, ahead of their retention (a batch per transaction)."""
+    age = duration(older_than)
+
+    async def act(database: Database) -> int:
+        deleted = await service.delete_older(database, [JobStatus(status.upper())], age)
+        async with database.session(cross_tenant="cli") as session:
+            await trail.record(
+                session,
+                actor=OPERATOR,
+                action="jobs.clean",
+                target=f"{status} older than {older_than}",
+                reason=reason,
+                after={"deleted": deleted},
+            )
+        return deleted
+
+    console.print(f"{with_database(act)} {status} jobs deleted")
 
 
 @app.command("cancel")

@@ -18,6 +18,7 @@ from tenantry.cli import (
     server,
     signing_keys,
     signup,
+    slugs,
     tenants,
     token,
 )
@@ -70,3 +71,4 @@ app.add_typer(integrity_app, name="integrity")
 app.add_typer(audit.app, name="audit")
 app.add_typer(flags.flags_app, name="flags")
 app.add_typer(flags.degraded_app, name="degraded")
+app.add_typer(slugs.app, name="slugs")

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.cli.console import JsonFlag, audited, console, fail, in_session, show
+from tenantry.cli.console import (
+    JsonFlag,
+    OptionalReason,
+    Reason,
+    audited,
+    console,
+    fail,
+    in_session,
+    show,
+)
 from tenantry.config import Settings
 from tenantry.worker import scheduler
 from tenantry.worker.registry import load_task_modules, registry
@@ -20,7 +30,7 @@ def list_(as_json: JsonFlag = False) -> None:
     rows = [view.__dict__ for view in views]
     show(
         rows,
-        ["name", "cron", "kind", "last_run_at", "next_run_at", "last_outcome"],
+        ["name", "cron", "kind", "enabled", "last_run_at", "next_run_at", "last_outcome"],
         as_json=as_json,
     )
 
@@ -39,3 +49,35 @@ def run(name: str) -> None:
     except scheduler.UnknownSchedule:
         fail(f"no schedule {name!r} yet: a worker writes the schedules when it starts")
     console.print(f"{name} enqueued as {job_id}")
+
+
+def _set_enabled(name: str, enabled: bool, reason: str | None) -> None:
+    load_task_modules(Settings())
+
+    async def act(session: AsyncSession) -> None:
+        await scheduler.set_enabled(session, registry, name, enabled)
+
+    try:
+        audited(
+            "schedule.enable" if enabled else "schedule.disable",
+            name,
+            act,
+            reason=reason,
+            before=lambda s: scheduler.enabled_state(s, name),
+            after=lambda _: {"enabled": enabled},
+        )
+    except scheduler.UnknownSchedule:
+        fail(f"no schedule {name!r}; `tenantry schedules list` names them")
+    console.print(f"{name} {'enabled' if enabled else 'disabled'}")
+
+
+@app.command("disable")
+def disable(name: str, reason: Reason) -> None:
+    """Skip a periodic task's ticks (one stuck failing) until it is enabled again."""
+    _set_enabled(name, False, reason)
+
+
+@app.command("enable")
+def enable(name: str, reason: OptionalReason = None) -> None:
+    """Take a disabled periodic task's ticks up again, the next one from now."""
+    _set_enabled(name, True, reason)

@@ -193,9 +193,11 @@ class RetentionReport:
     failed: int
 
 
-async def _delete_batches(
+async def delete_older(
     database: Database, statuses: Sequence[JobStatus], older_than: timedelta
 ) -> int:
+    """Delete jobs in `statuses` finished more than `older_than` ago, a batch per transaction
+    (no long locks); the count."""
     cutoff = utcnow() - older_than
     total = 0
     while True:
@@ -218,8 +220,8 @@ async def delete_finished(
 ) -> RetentionReport:
     """Delete finished jobs past their retention, a batch per transaction: no long locks."""
     return RetentionReport(
-        completed_or_cancelled=await _delete_batches(
+        completed_or_cancelled=await delete_older(
             database, [JobStatus.COMPLETED, JobStatus.CANCELLED], completed
         ),
-        failed=await _delete_batches(database, [JobStatus.FAILED], failed),
+        failed=await delete_older(database, [JobStatus.FAILED], failed),
     )

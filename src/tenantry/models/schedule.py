@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, UtcDateTime
@@ -19,3 +19,5 @@ class Schedule(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_job_id: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Off: its ticks are skipped until an operator enables it (tenantry schedules disable).
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=true())

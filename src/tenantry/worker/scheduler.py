@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,7 +73,9 @@ async def fire_due(database: Database, tasks: TaskRegistry) -> list[str]:
         due = (
             await session.execute(
                 select(Schedule.name, Schedule.next_run_at).where(
-                    Schedule.next_run_at <= utcnow(), Schedule.name.in_(specs)
+                    Schedule.next_run_at <= utcnow(),
+                    Schedule.name.in_(specs),
+                    Schedule.enabled.is_(True),
                 )
             )
         ).all()
@@ -89,6 +92,25 @@ async def fire_due(database: Database, tasks: TaskRegistry) -> list[str]:
 
 class UnknownSchedule(LookupError):
     pass
+
+
+async def set_enabled(session: AsyncSession, tasks: TaskRegistry, name: str, enabled: bool) -> None:
+    """Skip a schedule's ticks (a periodic task stuck failing) or take them up again; enabled
+    again, its next tick is computed from now, so the ticks it missed do not pile up."""
+    spec = next((s for s in tasks.schedules() if s.name == name), None)
+    row = await session.get(Schedule, name, with_for_update=True)
+    if spec is None or row is None:
+        raise UnknownSchedule(name)
+    now = utcnow()
+    changes: dict[str, object] = {"enabled": enabled, "updated_at": now}
+    if enabled and not row.enabled:
+        changes["next_run_at"] = spec.next_after(now)
+    await session.execute(update(Schedule).where(Schedule.name == name).values(**changes))
+
+
+async def enabled_state(session: AsyncSession, name: str) -> dict[str, Any] | None:
+    row = await session.get(Schedule, name)
+    return None if row is None else {"enabled": row.enabled}
 
 
 async def run_now(session: AsyncSession, tasks: TaskRegistry, name: str) -> str:
@@ -113,6 +135,7 @@ class ScheduleView:
     next_run_at: datetime
     last_run_at: datetime | None
     last_outcome: str | None  # the status of the last job it enqueued
+    enabled: bool
 
 
 async def list_schedules(session: AsyncSession, tasks: TaskRegistry) -> list[ScheduleView]:
@@ -124,7 +147,13 @@ async def list_schedules(session: AsyncSession, tasks: TaskRegistry) -> list[Sch
     )
     return [
         ScheduleView(
-            row.name, row.cron, specs[row.name].kind, row.next_run_at, row.last_run_at, status
+            row.name,
+            row.cron,
+            specs[row.name].kind,
+            row.next_run_at,
+            row.last_run_at,
+            status,
+            row.enabled,
         )
         for row, status in rows
         if row.name in specs

@@ -1,4 +1,5 @@
-"""audit trail (hash-chained records and their head) and switches (flags, degraded mode)
+"""audit trail (hash-chained records and their head), switches (flags, degraded mode) and
+schedules an operator can disable
 
 Revision ID: 0015
 Revises: 0014
@@ -53,9 +54,15 @@ def upgrade() -> None:
         sa.Column("changed_by", sa.String(length=200), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     )
+    with op.batch_alter_table("schedules") as batch:
+        batch.add_column(
+            sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("schedules") as batch:
+        batch.drop_column("enabled")
     op.drop_table("switches")
     op.drop_table("audit_head")
     op.drop_table("audit_records")
