@@ -25,6 +25,7 @@ from tenantry.kit.ratelimit import RateLimiter
 from tenantry.logging import configure_logging
 from tenantry.mail.backends import build_backend
 from tenantry.middleware import BodyReaderMiddleware, RequestContextMiddleware
+from tenantry.ops.abuse import AbuseLog, ResetFollower
 from tenantry.state import AppState
 from tenantry.worker.registry import load_task_modules
 from tenantry.worker.runner import Worker
@@ -50,6 +51,8 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
         tokens = build_token_issuer(settings)
+        abuse = AbuseLog(database)
+        limiter = RateLimiter(settings.redis_url, on_refusal=abuse.rate_limited)
         state = AppState(
             settings=settings,
             database=database,
@@ -60,11 +63,12 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
             ),
             secret=server_secret(settings),
             mail=build_backend(settings),
-            rate_limiter=RateLimiter(settings.redis_url),
+            rate_limiter=limiter,
             tokens=tokens,
             trust=Trust(database, settings, tokens),
             switches=Switchboard(database, settings.flag_refresh_interval.total_seconds()),
             denials=DenialLog(database),
+            abuse=abuse,
             started_at=time.monotonic(),
         )
         app.state.tenantry = state
@@ -77,6 +81,10 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
             asyncio.create_task(state.trust.run(), name="auth-refresh"),
             asyncio.create_task(state.switches.run(), name="switches-refresh"),
             asyncio.create_task(state.denials.run(), name="denials-flush"),
+            asyncio.create_task(abuse.run(), name="abuse-flush"),
+            asyncio.create_task(
+                ResetFollower(database, limiter, settings).run(), name="ratelimit-resets"
+            ),
         ]
         load_task_modules(settings)
         worker = Worker(state.database, settings) if embedded_worker else None
@@ -101,6 +109,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await state.denials.flush()
+            await abuse.flush()
             if worker is not None and worker_run is not None:
                 worker.stop()
                 await worker_run

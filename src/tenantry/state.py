@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the state's parts import the database layer, which reads th
     from tenantry.flag.board import Switchboard
     from tenantry.kit.ratelimit import RateLimiter
     from tenantry.mail.backends import MailBackend
+    from tenantry.ops.abuse import AbuseLog
 
 
 @dataclass
@@ -34,6 +35,7 @@ class AppState:
     trust: Trust
     switches: Switchboard
     denials: DenialLog
+    abuse: AbuseLog  # refusals and failed verifications, for `tenantry abuse report`
     started_at: float  # monotonic
     shutting_down: bool = False
 

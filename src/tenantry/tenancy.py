@@ -62,6 +62,8 @@ PLATFORM_TABLES: dict[str, str] = {
     "audit_records": "operators' actions on the deployment, chained by hash",
     "audit_head": "the end of the audit chain",
     "switches": "the deployment's feature flags and degraded mode",
+    "abuse_signals": "client addresses and email domains refused or failing verification",
+    "ratelimit_resets": "operators' resets of rate-limit counters",
 }
 
 

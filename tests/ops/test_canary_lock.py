@@ -13,9 +13,11 @@ async def test_one_holder_at_a_time_across_connections(
 ) -> None:
     other = Database(job_settings.resolved_database_url)
     try:
-        async with exclusive(database, job_settings) as first:
-            async with exclusive(other, job_settings) as second:
-                assert (first, second) == (True, False)
+        async with (
+            exclusive(database, job_settings) as first,
+            exclusive(other, job_settings) as second,
+        ):
+            assert (first, second) == (True, False)
         async with exclusive(other, job_settings) as again:
             assert again, "the lock outlived its holder"
     finally:

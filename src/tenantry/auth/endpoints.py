@@ -37,9 +37,10 @@ from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed, problem_response
 from tenantry.flag.guard import ensure_on, feature
 from tenantry.integration_key import service as integration_keys
-from tenantry.kit.ratelimit import Limit, RateLimiter, address_key, request_ip
+from tenantry.kit.ratelimit import RateLimiter, address_key, request_ip
 from tenantry.models import RevocationKind
 from tenantry.openapi import problems
+from tenantry.ratelimits import policy
 from tenantry.state import state_of
 
 router = APIRouter(tags=["auth"])
@@ -191,20 +192,24 @@ async def _grant(
         ensure_on(state.switches, "login")
         ip = request_ip(request)
         limits = [
-            (Limit.of("password-ip", settings.password_limit_per_ip), address_key(ip)),
-            (Limit.of("password-account", settings.password_limit_per_account), grant.username),
+            (policy(settings, "password-ip"), address_key(ip)),
+            (policy(settings, "password-account"), grant.username),
         ]
         headers = await limiter.enforce(limits, ip=ip)
     async with state.database.session(cross_tenant=f"route {TOKEN_PATH}") as session:
         if isinstance(grant, PasswordGrant):
-            pair = await passwords.login(
-                session,
-                settings,
-                issuer,
-                email=grant.username,
-                password=grant.password,
-                tenant_id=grant.tenant_id,
-            )
+            try:
+                pair = await passwords.login(
+                    session,
+                    settings,
+                    issuer,
+                    email=grant.username,
+                    password=grant.password,
+                    tenant_id=grant.tenant_id,
+                )
+            except TenantryError:
+                state.abuse.failed("password", request_ip(request), email=grant.username)
+                raise
             return pair.to_response(), headers
         result = await sessions.rotate(session, settings, issuer, grant.refresh_token)
     if isinstance(result, sessions.TokenPair):
@@ -269,8 +274,8 @@ async def login(
 ) -> JSONResponse:
     ip = request_ip(request)
     limits = [
-        (Limit.of("login-ip", settings.login_limit_per_ip), address_key(ip)),
-        (Limit.of("login-email", settings.login_limit_per_email), payload.email),
+        (policy(settings, "login-ip"), address_key(ip)),
+        (policy(settings, "login-email"), payload.email),
     ]
     headers = await limiter.enforce(limits, ip=ip)
     await login_service.request_code(session, settings, payload.email)
@@ -294,7 +299,7 @@ async def login_verify(
     limiter: LimiterDep,
 ) -> JSONResponse:
     ip = request_ip(request)
-    limit = Limit.of("login-verify-ip", settings.login_verify_limit_per_ip)
+    limit = policy(settings, "login-verify-ip")
     headers = await limiter.enforce([(limit, address_key(ip))], ip=ip)
     result = await login_service.verify_code(
         session,
@@ -306,4 +311,5 @@ async def login_verify(
     )
     if isinstance(result, sessions.TokenPair):
         return JSONResponse(result.to_response(), headers={**headers, "Cache-Control": "no-store"})
+    state_of(request).abuse.failed("login_code", ip, email=payload.email)
     return problem_response(result.to_problem(), {**headers, **(result.headers or {})})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tenantry.cli import (
+    abuse,
     audit,
     canary,
     db,
@@ -72,3 +73,5 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(flags.flags_app, name="flags")
 app.add_typer(flags.degraded_app, name="degraded")
 app.add_typer(slugs.app, name="slugs")
+app.add_typer(abuse.abuse_app, name="abuse")
+app.add_typer(abuse.ratelimit_app, name="ratelimit")

@@ -13,6 +13,7 @@ from fastapi import Request
 from tenantry.errors import RateLimited, TenantryError
 from tenantry.kit.ratelimit import Limit, address_key, limiter_of, request_ip
 from tenantry.metrics import TOKEN_VALIDATION_FAILURES
+from tenantry.ratelimits import policy
 from tenantry.state import state_of
 
 log = structlog.get_logger(__name__)
@@ -21,7 +22,7 @@ LIMIT_NAME = "link-failures-ip"
 
 
 def _limit(request: Request) -> Limit:
-    return Limit.of(LIMIT_NAME, state_of(request).settings.link_failure_limit_per_ip)
+    return policy(state_of(request).settings, LIMIT_NAME)
 
 
 async def admit(request: Request) -> None:
@@ -38,6 +39,7 @@ async def failed(request: Request, error: TenantryError) -> None:
     """Count a refused link; a burst from one address is logged as a warning with it."""
     TOKEN_VALIDATION_FAILURES.labels(error.code.lower()).inc()
     ip = request_ip(request)
+    state_of(request).abuse.failed("invitation_link", ip)
     decision = await limiter_of(request).hit(_limit(request), address_key(ip))
     if decision.remaining == 0:  # this failure used the address's allowance up
         log.warning("token_validation_burst", ip=ip, limiter=LIMIT_NAME, last=error.code)

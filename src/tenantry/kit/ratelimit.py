@@ -21,12 +21,14 @@ from functools import cache
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, TypeVar
 
+import redis.asyncio as aioredis
 import structlog
 from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
+from redis.exceptions import RedisError
 
 from tenantry.errors import RateLimited
 from tenantry.metrics import (
@@ -97,8 +99,14 @@ _Strategy = SlidingWindowCounterRateLimiter
 T = TypeVar("T")
 
 
+# Told of each refusal (the limit and the request's context), e.g. to keep it for the abuse report.
+RefusalHook = Callable[[Limit, dict[str, str]], None]
+
+
 class RateLimiter:
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, on_refusal: RefusalHook | None = None) -> None:
+        self.on_refusal = on_refusal
+        self._redis_url = redis_url or ""
         self._memory = _Strategy(SweptMemoryStorage())
         self._redis = (
             _Strategy(
@@ -180,6 +188,35 @@ class RateLimiter:
         reset_time = await self._run(test_and_read)
         return None if reset_time is None else max(1, math.ceil(reset_time - time.time()))
 
+    async def clear(self, limits: Sequence[Limit], key: str | None, *, local: bool) -> None:
+        """Forget `key`'s counters under each of `limits`, or every counter when `key` is None:
+        in this process's memory, and with `local=False` in Redis too (shared, so once)."""
+        if key is None:
+            await self._memory.storage.reset()
+        else:
+            for limit in limits:
+                await self._memory.clear(limit.rate, limit.name, key)
+        if not local and self._redis is not None:
+            await self._clear_redis([limit.name for limit in limits], key)
+
+    async def _clear_redis(self, names: Sequence[str], key: str | None) -> None:
+        """By key pattern: a counter's key holds its rate, which another process's settings
+        may size differently from this one's."""
+        if key is None:
+            await self._redis.storage.reset()  # type: ignore[union-attr]
+            return
+        client = aioredis.from_url(self._redis_url, socket_timeout=REDIS_TIMEOUT_S)
+        try:
+            for name in names:
+                pattern = f"LIMITS:{{LIMITER/{_glob_escape(name)}/{_glob_escape(key)}/*"
+                doomed = [found async for found in client.scan_iter(match=pattern)]
+                if doomed:
+                    await client.delete(*doomed)
+        except RedisError as exc:
+            raise StorageError(exc) from exc
+        finally:
+            await client.aclose()
+
     async def enforce(self, limits: list[tuple[Limit, str]], **context: str) -> dict[str, str]:
         """Hit each `(limit, key)` in turn; raise RATE_LIMITED at the first refusal.
 
@@ -193,6 +230,8 @@ class RateLimiter:
             if not decision.allowed:
                 RATE_LIMIT_REJECTIONS.labels(limit.name).inc()
                 log.warning("rate_limited", limiter=limit.name, **context)
+                if self.on_refusal is not None:
+                    self.on_refusal(limit, context)
                 raise RateLimited(
                     f"Too many requests ({limit.name}); retry in {decision.reset_s} s",
                     headers={
@@ -255,6 +294,10 @@ def address_key(address: str) -> str:
     if isinstance(ip, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def _canonical(address: str) -> str:

@@ -4,6 +4,7 @@ Importing this package registers every table, which Alembic's autogenerate
 and the drift check rely on.
 """
 
+from tenantry.models.abuse_signal import AbuseSignal, RateLimitReset
 from tenantry.models.audit_record import AuditHead, AuditRecord
 from tenantry.models.auth_revision import AuthRevision
 from tenantry.models.authz_denial import AuthzDenial
@@ -32,6 +33,7 @@ from tenantry.models.token_revocation import RevocationKind, TokenRevocation
 from tenantry.models.user import User
 
 __all__ = [
+    "AbuseSignal",
     "AuditHead",
     "AuditRecord",
     "AuthRevision",
@@ -55,6 +57,7 @@ __all__ = [
     "PromoCode",
     "ProvisioningStep",
     "QueueState",
+    "RateLimitReset",
     "RefreshToken",
     "RevocationKind",
     "Schedule",

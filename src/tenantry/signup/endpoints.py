@@ -14,11 +14,12 @@ from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, problem_response
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.otp import OtpInvalid
-from tenantry.kit.ratelimit import Limit, address_key, request_ip
+from tenantry.kit.ratelimit import address_key, request_ip
 from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
 from tenantry.models import SignupSession
 from tenantry.openapi import problems
 from tenantry.provisioning.service import checkpoints, step_view
+from tenantry.ratelimits import policy
 from tenantry.signup import service
 from tenantry.signup.schemas import (
     ContinuationRequest,
@@ -59,9 +60,9 @@ async def start_signup(
     ip = request_ip(request)
     domain = service.email_domain(payload.email)
     limits = [
-        (Limit.of("signup-ip", settings.signup_limit_per_ip), address_key(ip)),
-        (Limit.of("signup-email", settings.signup_limit_per_email), payload.email),
-        (Limit.of("signup-domain", settings.signup_limit_per_domain), domain),
+        (policy(settings, "signup-ip"), address_key(ip)),
+        (policy(settings, "signup-email"), payload.email),
+        (policy(settings, "signup-domain"), domain),
     ]
     try:
         service.ensure_open(settings, state_of(request).switches)
@@ -104,7 +105,7 @@ async def resend_code(
     limiter: LimiterDep,
 ) -> JSONResponse:
     ip = request_ip(request)
-    limits = [(Limit.of("signup-resend-ip", settings.signup_resend_limit_per_ip), address_key(ip))]
+    limits = [(policy(settings, "signup-resend-ip"), address_key(ip))]
     headers = await limiter.enforce(limits, ip=ip, signup_id=signup_id)
     signup = await service.resend_code(session, settings, signup_id)
     return JSONResponse(_created(signup).model_dump(mode="json"), status_code=202, headers=headers)
@@ -125,16 +126,19 @@ async def verify_code(
     limiter: LimiterDep,
 ) -> JSONResponse:
     ip = request_ip(request)
-    limits = [(Limit.of("signup-verify-ip", settings.signup_verify_limit_per_ip), address_key(ip))]
+    limits = [(policy(settings, "signup-verify-ip"), address_key(ip))]
     try:
         headers = await limiter.enforce(limits, ip=ip, signup_id=signup_id)
         result = await service.verify_code(session, settings, signup_id, payload.code)
     except TenantryError as exc:
         SIGNUP_VERIFICATIONS.labels(exc.code).inc()
+        if exc.code in ("OTP_LOCKED", "OTP_EXPIRED"):
+            state_of(request).abuse.failed("signup_code", ip)
         raise
     if isinstance(result, OtpInvalid):
         # Returned, not raised: the counted attempt must commit with the request.
         SIGNUP_VERIFICATIONS.labels(result.code).inc()
+        state_of(request).abuse.failed("signup_code", ip)
         return problem_response(result.to_problem(), headers)
     SIGNUP_VERIFICATIONS.labels("verified").inc()
     body = SignupVerified(

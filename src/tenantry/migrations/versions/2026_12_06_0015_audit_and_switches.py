@@ -1,5 +1,5 @@
-"""audit trail (hash-chained records and their head), switches (flags, degraded mode) and
-schedules an operator can disable
+"""operators' levers: the audit trail (hash-chained records and their head), switches (flags,
+degraded mode), schedules an operator can disable, abuse signals and rate-limit resets
 
 Revision ID: 0015
 Revises: 0014
@@ -54,6 +54,26 @@ def upgrade() -> None:
         sa.Column("changed_by", sa.String(length=200), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "abuse_signals",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("detail", sa.String(length=64), nullable=False),
+        sa.Column("address", sa.String(length=64), nullable=False),
+        sa.Column("network", sa.String(length=64), nullable=False),
+        sa.Column("email_domain", sa.String(length=255), nullable=True),
+        sa.Column("count", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_abuse_signals_occurred_at", "abuse_signals", ["occurred_at"])
+    op.create_table(
+        "ratelimit_resets",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("value", sa.String(length=320), nullable=True),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_ratelimit_resets_requested_at", "ratelimit_resets", ["requested_at"])
     with op.batch_alter_table("schedules") as batch:
         batch.add_column(
             sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true())
@@ -63,6 +83,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("schedules") as batch:
         batch.drop_column("enabled")
+    op.drop_table("ratelimit_resets")
+    op.drop_table("abuse_signals")
     op.drop_table("switches")
     op.drop_table("audit_head")
     op.drop_table("audit_records")
