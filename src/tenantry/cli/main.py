@@ -7,6 +7,7 @@ import typer
 from tenantry.cli import (
     abuse,
     audit,
+    backup,
     canary,
     db,
     flags,
@@ -75,3 +76,5 @@ app.add_typer(flags.degraded_app, name="degraded")
 app.add_typer(slugs.app, name="slugs")
 app.add_typer(abuse.abuse_app, name="abuse")
 app.add_typer(abuse.ratelimit_app, name="ratelimit")
+app.command()(backup.backup)
+app.command()(backup.restore)
