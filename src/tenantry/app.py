@@ -25,6 +25,7 @@ from tenantry.kit.ratelimit import RateLimiter
 from tenantry.logging import configure_logging
 from tenantry.mail.backends import build_backend
 from tenantry.middleware import BodyReaderMiddleware, RequestContextMiddleware
+from tenantry.ops import doctor
 from tenantry.ops.abuse import AbuseLog, ResetFollower
 from tenantry.state import AppState
 from tenantry.worker.registry import load_task_modules
@@ -92,6 +93,8 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         # What start-up built (routes, schemas, models, modules) lives as long as the
         # process: frozen, the cyclic collector stops walking it on every full
         # collection, which under load cost more than the requests themselves.
+        hashing = await asyncio.to_thread(doctor.password_hashing)
+        log.info("password_hashing_self_test", status=hashing.status, detail=hashing.detail)
         gc.collect()
         gc.freeze()
         log.info(

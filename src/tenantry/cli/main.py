@@ -10,6 +10,7 @@ from tenantry.cli import (
     backup,
     canary,
     db,
+    doctor,
     flags,
     invitations,
     jobs,
@@ -78,3 +79,4 @@ app.add_typer(abuse.abuse_app, name="abuse")
 app.add_typer(abuse.ratelimit_app, name="ratelimit")
 app.command()(backup.backup)
 app.command()(backup.restore)
+app.command()(doctor.doctor)

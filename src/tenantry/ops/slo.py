@@ -117,7 +117,7 @@ async def _mail_backlog(session: AsyncSession, settings: Settings) -> Objective:
     return _judged("mail_backlog", pending, limit, limit, "now", low_is_bad=False)
 
 
-async def _queue_stall(session: AsyncSession, settings: Settings) -> Objective:
+async def queue_stall(session: AsyncSession, settings: Settings) -> Objective:
     """Minutes since a job last finished, while due jobs wait; 0 when nothing is due."""
     now = utcnow()
     due = select(func.count()).where(Job.status == JobStatus.PENDING, Job.run_at <= now)
@@ -220,7 +220,7 @@ async def check(session: AsyncSession, settings: Settings, metrics: str | None) 
         await _provisioning_p95(session, settings),
         await _funnel_completion(session, settings),
         await _mail_backlog(session, settings),
-        await _queue_stall(session, settings),
+        await queue_stall(session, settings),
     ]
     objectives = sorted(measured, key=lambda o: OBJECTIVES.index(o.name))
     breached = any(o.status == BREACH for o in objectives)
