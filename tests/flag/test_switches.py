@@ -4,8 +4,10 @@ exchange go on; a second process follows a change within two seconds."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,10 +15,12 @@ import httpx
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.flag import service as flags
+from tenantry.kit.clock import utcnow
 from tenantry.models import JobStatus
 from tenantry.worker.queue import enqueue
 from tests.cli.test_servers import running
 from tests.conftest import TENANTRY, make_settings
+from tests.fixtures.cli import run_tenantry
 from tests.fixtures.factories import create_member, create_tenant, tokens_for
 from tests.fixtures.servers import free_port
 from tests.fixtures.workers import job_of, running_worker, wait_status
@@ -187,3 +191,25 @@ def test_a_second_process_follows_within_two_seconds(database_url: str, tmp_path
         while httpx.get(f"{second}/health").json()["status"] != "degraded":
             assert time.monotonic() < deadline, "the second process did not enter degraded mode"
             time.sleep(0.05)
+
+
+class TestDegradedAuto:
+    async def test_a_stalled_queue_advises_it_and_apply_enters_it(
+        self, database: Database, settings: Settings
+    ) -> None:
+        code, output = await run_tenantry(settings, "degraded", "auto", "--json")
+        assert code == 0 and json.loads(output)["enter"] is False
+        async with database.session() as session:
+            await enqueue(session, "canary.ping", {}, run_at=utcnow() - timedelta(minutes=30))
+        code, output = await run_tenantry(settings, "degraded", "auto", "--json")
+        advice = json.loads(output)
+        assert (code, advice["enter"], advice["entered"]) == (1, True, False)
+        met = [c["name"] for c in advice["conditions"] if c["met"]]
+        assert met == ["queue_stall"]
+        async with database.session() as session:
+            assert not (await flags.degraded(session)).enabled
+        code, output = await run_tenantry(settings, "degraded", "auto", "--apply", "--json")
+        assert (code, json.loads(output)["entered"]) == (0, True)
+        async with database.session() as session:
+            state = await flags.degraded(session)
+        assert state.enabled and state.reason == "degraded auto: queue_stall"

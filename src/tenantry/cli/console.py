@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -68,6 +69,16 @@ def duration(text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
+
+
+def metrics_text(url: str) -> str:
+    """A serving process's /metrics, for the checks that read request metrics."""
+    try:
+        response = httpx.get(url, timeout=5)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        fail(f"cannot read metrics from {url}: {exc}")
+    return response.text
 
 
 def with_database(action: Callable[[Database], Awaitable[T]]) -> T:

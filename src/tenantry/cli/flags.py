@@ -8,10 +8,21 @@ from typing import Annotated
 
 import typer
 
-from tenantry.cli.console import OPERATOR, JsonFlag, Reason, console, in_session, show
+from tenantry.cli.console import (
+    EXIT_FINDING,
+    OPERATOR,
+    JsonFlag,
+    Reason,
+    console,
+    in_session,
+    metrics_text,
+    print_json,
+    show,
+)
 from tenantry.config import Settings
-from tenantry.flag import service
+from tenantry.flag import auto, service
 from tenantry.flag.board import FLAGS, SwitchState
+from tenantry.ops import slo
 
 flags_app = typer.Typer(help="Feature flags (kill switches).", no_args_is_help=True)
 degraded_app = typer.Typer(help="Degraded mode: emergency admission caps.", no_args_is_help=True)
@@ -71,3 +82,35 @@ def degraded_status(as_json: JsonFlag = False) -> None:
     """Whether degraded mode is on, since when, by whom and why."""
     state = in_session(service.degraded)
     show([dataclasses.asdict(state)], COLUMNS, as_json=as_json)
+
+
+@degraded_app.command("auto")
+def degraded_auto(
+    metrics_url: Annotated[
+        str | None,
+        typer.Option(help="A serving process's /metrics, for the request-based conditions."),
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Enter when a condition holds.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Whether the runbook's entry conditions hold (error rate > 5 %, latency > 3x its
+    objective, a stalled queue); exit 1 when degraded mode is advised and not entered."""
+    settings = Settings()
+    metrics = metrics_text(metrics_url) if metrics_url else None
+    report = in_session(lambda s: slo.check(s, settings, metrics))
+    conditions = auto.entry_conditions(report, settings)
+    held = [c.name for c in conditions if c.met]
+    entered = False
+    if held and apply:
+        reason = "degraded auto: " + ", ".join(held)
+        _set_degraded(OnOff.ON, reason)
+        entered = True
+    rows = [dataclasses.asdict(c) for c in conditions]
+    if as_json:
+        print_json({"enter": bool(held), "entered": entered, "conditions": rows})
+    else:
+        show(rows, ["name", "value", "threshold", "met"], as_json=False)
+        verdict = "entered" if entered else "advised: rerun with --apply" if held else "not needed"
+        console.print(f"degraded mode: {verdict}")
+    if held and not entered:
+        raise typer.Exit(EXIT_FINDING)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
-import httpx
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +15,8 @@ from tenantry.cli.console import (
     audited,
     console,
     duration,
-    fail,
     in_session,
+    metrics_text,
     print_json,
     show,
 )
@@ -84,7 +83,7 @@ def slo_check(
     Without --metrics-url, signup success, magic-link p95 and error rate are no_data: only
     the serving processes count requests."""
     settings = Settings()
-    metrics = _metrics_text(metrics_url) if metrics_url else None
+    metrics = metrics_text(metrics_url) if metrics_url else None
     report: dict[str, Any] = in_session(lambda session: slo.check(session, settings, metrics))
     if as_json:
         print_json(report)
@@ -97,15 +96,6 @@ def slo_check(
         )
     if report["status"] == slo.BREACH:
         raise typer.Exit(EXIT_FINDING)
-
-
-def _metrics_text(url: str) -> str:
-    try:
-        response = httpx.get(url, timeout=5)
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        fail(f"cannot read metrics from {url}: {exc}")
-    return response.text
 
 
 integrity_app = typer.Typer(help="States the service should never be in, and their repair.")
