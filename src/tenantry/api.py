@@ -7,6 +7,8 @@ from tenantry.audit.endpoints import router as audit_router
 from tenantry.auth.endpoints import router as auth_router
 from tenantry.event.endpoints import router as event_router
 from tenantry.flag.endpoints import router as flag_router
+from tenantry.incident.endpoints import pages as status_pages
+from tenantry.incident.endpoints import router as status_router
 from tenantry.integration_key.endpoints import router as key_router
 from tenantry.invitation.endpoints import pages as activation_pages
 from tenantry.invitation.endpoints import public as invitation_public_router
@@ -37,6 +39,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     invitation_public_router,
     activation_pages,
     event_router,
+    status_router,
+    status_pages,
 )
 
 

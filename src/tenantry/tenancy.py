@@ -64,6 +64,8 @@ PLATFORM_TABLES: dict[str, str] = {
     "switches": "the deployment's feature flags and degraded mode",
     "abuse_signals": "client addresses and email domains refused or failing verification",
     "ratelimit_resets": "operators' resets of rate-limit counters",
+    "incidents": "the deployment's incidents (the tenants affected are a list of ids)",
+    "incident_posts": "an incident's public status posts",
 }
 
 

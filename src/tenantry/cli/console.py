@@ -23,6 +23,7 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.errors import TenantryError
 from tenantry.kit.durations import parse_duration
+from tenantry.worker.registry import load_task_modules
 
 console = Console()
 errors = Console(stderr=True)
@@ -86,6 +87,7 @@ def with_database(action: Callable[[Database], Awaitable[T]]) -> T:
 
     async def main() -> T:
         settings = Settings()
+        load_task_modules(settings)  # what the action enqueues (mail, provisioning) must be known
         database = Database(settings.resolved_database_url, pool_size=2)
         try:
             return await action(database)

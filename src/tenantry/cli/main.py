@@ -12,6 +12,7 @@ from tenantry.cli import (
     db,
     doctor,
     flags,
+    incidents,
     invitations,
     jobs,
     keys,
@@ -80,3 +81,4 @@ app.add_typer(abuse.ratelimit_app, name="ratelimit")
 app.command()(backup.backup)
 app.command()(backup.restore)
 app.command()(doctor.doctor)
+app.add_typer(incidents.app, name="incident")

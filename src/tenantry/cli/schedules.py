@@ -15,9 +15,8 @@ from tenantry.cli.console import (
     in_session,
     show,
 )
-from tenantry.config import Settings
 from tenantry.worker import scheduler
-from tenantry.worker.registry import load_task_modules, registry
+from tenantry.worker.registry import registry
 
 app = typer.Typer(help="Periodic tasks.", no_args_is_help=True)
 
@@ -25,7 +24,6 @@ app = typer.Typer(help="Periodic tasks.", no_args_is_help=True)
 @app.command("list")
 def list_(as_json: JsonFlag = False) -> None:
     """Name, cron, last run, next run and the outcome of the last job each fired."""
-    load_task_modules(Settings())
     views = in_session(lambda s: scheduler.list_schedules(s, registry))
     rows = [view.__dict__ for view in views]
     show(
@@ -38,7 +36,6 @@ def list_(as_json: JsonFlag = False) -> None:
 @app.command("run")
 def run(name: str) -> None:
     """Fire a schedule now (its next tick is computed from now)."""
-    load_task_modules(Settings())
     try:
         job_id = audited(
             "schedule.run",
@@ -52,7 +49,6 @@ def run(name: str) -> None:
 
 
 def _set_enabled(name: str, enabled: bool, reason: str | None) -> None:
-    load_task_modules(Settings())
 
     async def act(session: AsyncSession) -> None:
         await scheduler.set_enabled(session, registry, name, enabled)

@@ -4,13 +4,11 @@ the hosted activation page (`/activate`), which only its form's POST can consume
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import cache
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -30,6 +28,7 @@ from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.pagination import Page, PageQuery, page_of
 from tenantry.models import Invitation, InvitationStatus, User
 from tenantry.openapi import problems
+from tenantry.pages import page
 from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/invitations", tags=["invitations"])
@@ -198,40 +197,8 @@ async def accept(
     return JSONResponse(accepted.tokens.to_response(), headers={"Cache-Control": "no-store"})
 
 
-# The page is reached from a mail: its token must not leak in a Referer, nothing may be
-# framed or scripted, and no cache keeps it.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
-
-
-@cache
-def _pages() -> Environment:
-    return Environment(
-        loader=PackageLoader("tenantry.invitation", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-    )
-
-
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    body = (
-        _pages()
-        .get_template(template)
-        .render(product_name=state_of(request).settings.product_name, **context)
-    )
-    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
-
-
 def _problem_page(request: Request, error: TenantryError) -> HTMLResponse:
-    return _page(
+    return page(
         request,
         "link_problem.html.j2",
         error.status,
@@ -255,7 +222,7 @@ async def _form(
         "error": None,
         **extra,
     }
-    return _page(request, "activate.html.j2", 200 if not extra.get("error") else 400, **context)
+    return page(request, "activate.html.j2", 200 if not extra.get("error") else 400, **context)
 
 
 @pages.get("/activate", response_class=HTMLResponse)
@@ -293,7 +260,7 @@ async def activate(request: Request, session: PlatformSession) -> HTMLResponse:
         accepted = await _accept(request, session, form)
     except TenantryError as exc:
         return _problem_page(request, exc)
-    return _page(
+    return page(
         request,
         "activated.html.j2",
         tenant_name=accepted.tenant.name,

@@ -13,6 +13,7 @@ from tenantry.models.canary_run import CanaryRun
 from tenantry.models.event import Event
 from tenantry.models.event_count import EventCount
 from tenantry.models.idempotency_record import IdempotencyRecord
+from tenantry.models.incident import Incident, IncidentPost, IncidentStatus
 from tenantry.models.integration_key import IntegrationKey
 from tenantry.models.invitation import Invitation, InvitationStatus
 from tenantry.models.job import Job, JobStatus
@@ -43,6 +44,9 @@ __all__ = [
     "Event",
     "EventCount",
     "IdempotencyRecord",
+    "Incident",
+    "IncidentPost",
+    "IncidentStatus",
     "IntegrationKey",
     "Invitation",
     "InvitationStatus",

@@ -1,5 +1,6 @@
 """operators' levers: the audit trail (hash-chained records and their head), switches (flags,
-degraded mode), schedules an operator can disable, abuse signals and rate-limit resets
+degraded mode), schedules an operator can disable, abuse signals, rate-limit resets and
+incidents with their status posts
 
 Revision ID: 0015
 Revises: 0014
@@ -74,6 +75,39 @@ def upgrade() -> None:
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_ratelimit_resets_requested_at", "ratelimit_resets", ["requested_at"])
+    op.create_table(
+        "incidents",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("impact", sa.Text(), nullable=False),
+        sa.Column("tenants", JSON_DOCUMENT, nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("opened_by", sa.String(length=200), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_incidents_status_opened", "incidents", ["status", "opened_at"])
+    op.create_table(
+        "incident_posts",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column(
+            "incident_id",
+            sa.String(length=40),
+            sa.ForeignKey(
+                "incidents.id",
+                ondelete="CASCADE",
+                name=op.f("fk_incident_posts_incident_id_incidents"),
+            ),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("posted_by", sa.String(length=200), nullable=False),
+        sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("notified", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_incident_posts_incident_id", "incident_posts", ["incident_id"])
     with op.batch_alter_table("schedules") as batch:
         batch.add_column(
             sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true())
@@ -83,6 +117,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("schedules") as batch:
         batch.drop_column("enabled")
+    op.drop_table("incident_posts")
+    op.drop_table("incidents")
     op.drop_table("ratelimit_resets")
     op.drop_table("abuse_signals")
     op.drop_table("switches")
