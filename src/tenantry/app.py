@@ -17,7 +17,7 @@ from tenantry.auth.denials import DenialLog
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.auth.trust import Trust
 from tenantry.config import Settings, check_environment
-from tenantry.datadir import ensure_data_dir, server_secret, signing_key_pem
+from tenantry.datadir import ensure_data_dir, secret_keys, signing_key_pem
 from tenantry.db import Database
 from tenantry.errors import install_error_handlers
 from tenantry.flag.board import Switchboard
@@ -62,7 +62,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
                 if settings.redis_url
                 else None
             ),
-            secret=server_secret(settings),
+            secret_keys=secret_keys(settings),
             mail=build_backend(settings),
             rate_limiter=limiter,
             tokens=tokens,

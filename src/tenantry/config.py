@@ -76,6 +76,9 @@ class Settings(BaseSettings):
 
     # -- auth: secrets come from here in prod; in dev they are generated into the data dir
     secret_key: str | None = Field(default=None, min_length=32)
+    # Keys TENANTRY_SECRET_KEY replaced: digests and sealed values made under them still
+    # verify and open; everything new is made under the current key.
+    previous_secret_keys: Annotated[list[str], NoDecode] = []
     signing_key: str | None = None  # PEM of the Ed25519 private key that signs
     verification_keys: str | None = None  # PEM public keys that only verify (rotation)
 
@@ -188,7 +191,7 @@ class Settings(BaseSettings):
         accept_synthetic_domain(domain)
         return domain.lower()
 
-    @field_validator("job_modules", "trusted_proxies", mode="before")
+    @field_validator("job_modules", "trusted_proxies", "previous_secret_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return (

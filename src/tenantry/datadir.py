@@ -7,6 +7,7 @@ reused; in prod they come from settings and nothing secret is written to disk.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import tempfile
@@ -66,6 +67,17 @@ def server_secret(settings: Settings) -> bytes:
     return _read_or_create(
         settings.data_dir.resolve() / "secret.key", lambda: secrets.token_urlsafe(48).encode()
     )
+
+
+def secret_keys(settings: Settings) -> tuple[bytes, ...]:
+    """The current server secret first, then the previous ones (TENANTRY_PREVIOUS_SECRET_KEYS):
+    what a stored digest or sealed value is checked against after a rotation."""
+    return (server_secret(settings), *(key.encode() for key in settings.previous_secret_keys))
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Which key made a stored value, without telling anything about the key."""
+    return hashlib.sha256(b"tenantry-key-fingerprint\x00" + key).hexdigest()[:16]
 
 
 def signing_key_pem(settings: Settings) -> bytes:

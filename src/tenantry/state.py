@@ -28,7 +28,8 @@ class AppState:
     settings: Settings
     database: Database
     redis: Redis | None
-    secret: bytes  # the server secret: HMAC key of stored digests
+    # The server secret (HMAC key of stored digests, sealing key) first, then previous ones.
+    secret_keys: tuple[bytes, ...]
     mail: MailBackend
     rate_limiter: RateLimiter
     tokens: TokenIssuer
@@ -38,6 +39,11 @@ class AppState:
     abuse: AbuseLog  # refusals and failed verifications, for `tenantry abuse report`
     started_at: float  # monotonic
     shutting_down: bool = False
+
+    @property
+    def secret(self) -> bytes:
+        """The current server secret: what new digests and sealed values are made with."""
+        return self.secret_keys[0]
 
 
 def state_of(request: Request) -> AppState:

@@ -14,7 +14,7 @@ from tenantry.kit.clock import Clock
 from tenantry.kit.durations import parse_duration
 from tenantry.kit.ids import new_id
 from tenantry.kit.ratelimit import address_key, client_ip
-from tenantry.kit.tokens import hash_secret, new_secret, verify_secret
+from tenantry.kit.tokens import hash_secret, matching, new_secret
 
 
 class TestIds:
@@ -30,8 +30,13 @@ class TestSecrets:
     def test_only_the_digest_is_needed_to_verify(self) -> None:
         raw, digest = new_secret(b"k" * 32, prefix="tnt_sk_")
         assert raw.startswith("tnt_sk_") and raw not in digest
-        assert verify_secret(raw, digest, b"k" * 32)
-        assert not verify_secret(raw + "x", digest, b"k" * 32)
+        assert matching(raw, digest, [b"k" * 32]) == digest
+        assert matching(raw + "x", digest, [b"k" * 32]) is None
+
+    def test_a_digest_made_under_a_previous_secret_still_matches(self) -> None:
+        raw, digest = new_secret(b"old" * 11)
+        assert matching(raw, digest, [b"new" * 11, b"old" * 11]) == digest
+        assert matching(raw, digest, [b"new" * 11]) is None
 
     def test_digest_depends_on_the_server_secret(self) -> None:
         assert hash_secret("abc", b"one") != hash_secret("abc", b"two")

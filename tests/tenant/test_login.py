@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tenantry.config import Settings
-from tenantry.datadir import server_secret
+from tenantry.datadir import secret_keys
 from tenantry.db import Database
 from tenantry.kit.clock import clock
 from tenantry.kit.sealed import unseal
@@ -34,7 +34,7 @@ async def login_code(database: Database, settings: Settings) -> str:
         )
         message = (await session.execute(query)).scalar_one()
     assert message.sealed_secrets
-    return seen(unseal(message.sealed_secrets, server_secret(settings), SEAL_PURPOSE)["code"])
+    return seen(unseal(message.sealed_secrets, secret_keys(settings), SEAL_PURPOSE)["code"])
 
 
 async def mails(database: Database) -> int:

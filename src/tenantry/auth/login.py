@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.auth import sessions
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.config import Settings
-from tenantry.datadir import server_secret
+from tenantry.datadir import secret_keys, server_secret
 from tenantry.errors import TenantryError, Unauthenticated, ValidationFailed
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
@@ -116,7 +116,7 @@ async def verify_code(
     if challenge.expires_at <= now:
         raise OtpExpired("The code has expired: ask for a new one")
     under_limit = LoginChallenge.failed_attempts < settings.signup_max_attempts
-    if code_matches(server_secret(settings), challenge.id, code, challenge.code_hash):
+    if code_matches(secret_keys(settings), challenge.id, code, challenge.code_hash):
         chosen = await tenant_for(session, challenge.user_id, tenant_id)
         consumed = await session.execute(
             update(LoginChallenge)

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth.jwt import Audience, TokenIssuer
 from tenantry.config import Settings
-from tenantry.datadir import server_secret
+from tenantry.datadir import secret_keys, server_secret
 from tenantry.errors import TenantryError, TokenExpired, TokenRevoked, Unauthenticated
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
-from tenantry.kit.tokens import hash_secret, new_secret
+from tenantry.kit.tokens import digests, new_secret
 from tenantry.models import Membership, RefreshToken
 
 log = structlog.get_logger(__name__)
@@ -98,6 +98,12 @@ async def _revoke_family(session: AsyncSession, family_id: str) -> None:
     )
 
 
+async def _by_raw(session: AsyncSession, settings: Settings, raw: str) -> RefreshToken | None:
+    candidates = digests(raw, secret_keys(settings))
+    query = select(RefreshToken).where(RefreshToken.token_hash.in_(candidates))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def rotate(
     session: AsyncSession, settings: Settings, issuer: TokenIssuer, raw: str
 ) -> TokenPair | TenantryError:
@@ -106,10 +112,7 @@ async def rotate(
     A refusal that changed state (a reused token revokes its family) is returned,
     not raised, so that the revocation commits with the request.
     """
-    digest = hash_secret(raw, server_secret(settings))
-    token = (
-        await session.execute(select(RefreshToken).where(RefreshToken.token_hash == digest))
-    ).scalar_one_or_none()
+    token = await _by_raw(session, settings, raw)
     now = utcnow()
     if token is None:
         return Unauthenticated("The refresh token is not valid")
@@ -150,9 +153,6 @@ async def rotate(
 
 async def revoke(session: AsyncSession, settings: Settings, raw: str) -> None:
     """Log out: the token's whole family stops working (unknown tokens are ignored)."""
-    digest = hash_secret(raw, server_secret(settings))
-    token = (
-        await session.execute(select(RefreshToken).where(RefreshToken.token_hash == digest))
-    ).scalar_one_or_none()
+    token = await _by_raw(session, settings, raw)
     if token is not None:
         await _revoke_family(session, token.family_id)

@@ -22,13 +22,13 @@ from tenantry.auth.jwt import KeySet, VerificationKey, load_private_key, private
 from tenantry.auth.revision import bump_revision
 from tenantry.auth.signing_key_transitions import KeyStateConflict
 from tenantry.config import Settings
-from tenantry.datadir import server_secret, signing_key_pem
+from tenantry.datadir import secret_keys, server_secret, signing_key_pem
 from tenantry.kit.clock import utcnow
 from tenantry.kit.repository import get_or_404
 from tenantry.kit.sealed import seal, unseal
 from tenantry.models import KeyStatus, SigningKey
 
-_SEAL_PURPOSE = "signing-key"
+SEAL_PURPOSE = "signing-key"
 # How long verifiers may cache the JWKS (its Cache-Control max-age): a published key
 # must have been visible this long before it signs, or a verifier would not know it.
 JWKS_MAX_AGE = timedelta(minutes=5)
@@ -39,7 +39,7 @@ def _row(private: Ed25519PrivateKey, settings: Settings, status: KeyStatus) -> S
     return SigningKey(
         kid=VerificationKey.of(private.public_key()).kid,
         sealed_private_key=seal(
-            private_pem(private).decode(), server_secret(settings), _SEAL_PURPOSE
+            private_pem(private).decode(), server_secret(settings), SEAL_PURPOSE
         ),
         status=status.value,
         created_at=now,
@@ -111,10 +111,10 @@ async def load_keyset(
     active = [row for row in rows if row.status == KeyStatus.ACTIVE]
     if not active:
         return None
-    secret = server_secret(settings)
+    keys = secret_keys(settings)
 
     def private(row: SigningKey) -> Ed25519PrivateKey:
-        return load_private_key(unseal(row.sealed_private_key, secret, _SEAL_PURPOSE).encode())
+        return load_private_key(unseal(row.sealed_private_key, keys, SEAL_PURPOSE).encode())
 
     verifying = [
         VerificationKey.of(private(row).public_key(), row.verify_until)

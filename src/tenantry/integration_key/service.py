@@ -16,7 +16,7 @@ from tenantry.auth import revocation
 from tenantry.auth.jwt import Audience
 from tenantry.auth.oauth import InvalidScope
 from tenantry.config import Settings
-from tenantry.datadir import server_secret
+from tenantry.datadir import key_fingerprint, server_secret
 from tenantry.errors import (
     Forbidden,
     TenantryError,
@@ -28,7 +28,7 @@ from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.kit.repository import ANY_TENANT, get_or_404
-from tenantry.kit.tokens import hash_secret, new_secret
+from tenantry.kit.tokens import digests, hash_secret, new_secret
 from tenantry.metrics import KEY_EXCHANGE_FAILURES
 from tenantry.models import IntegrationKey, RevocationKind, Tenant, TenantStatus
 
@@ -56,7 +56,8 @@ async def create_key(
     expires_at: datetime | None,
 ) -> tuple[IntegrationKey, str]:
     """The key and its secret: the only time the secret exists outside the caller's hands."""
-    raw, digest = new_secret(server_secret(settings), prefix=PREFIX)
+    current = server_secret(settings)
+    raw, digest = new_secret(current, prefix=PREFIX)
     key = IntegrationKey(
         id=new_id("key"),
         tenant_id=tenant_id,
@@ -64,6 +65,7 @@ async def create_key(
         prefix=raw[: len(PREFIX) + 4],
         last_four=raw[-4:],
         secret_hash=digest,
+        secret_key_fp=key_fingerprint(current),
         scopes=sorted(set(scopes)),
         created_at=utcnow(),
         expires_at=expires_at,
@@ -182,12 +184,14 @@ async def _look_up(state: AppState, digest: str, raw: str) -> LiveKey:
             await session.execute(
                 select(IntegrationKey, Tenant.status)
                 .join(Tenant, Tenant.id == IntegrationKey.tenant_id)
-                .where(IntegrationKey.secret_hash == digest)
+                .where(IntegrationKey.secret_hash.in_(digests(raw, state.secret_keys)))
             )
         ).one_or_none()
     if found is None:
         raise _refuse(Unauthenticated("The key is not valid"), "unknown", raw)
     row, tenant_status = found
+    if row.secret_hash != digest:
+        await _rehash(state, row.id, row.secret_hash, digest)
     if row.revoked_at is not None:
         raise _refuse(TokenRevoked("The key has been revoked"), "revoked", raw)
     key = LiveKey(row.id, row.tenant_id, tuple(row.scopes), row.expires_at, row.last_used_at)
@@ -195,6 +199,18 @@ async def _look_up(state: AppState, digest: str, raw: str) -> LiveKey:
         raise _suspended(raw)
     state.trust.remember_key(digest, key, generation)
     return key
+
+
+async def _rehash(state: AppState, key_id: str, previous: str, current: str) -> None:
+    """A key made under a previous server secret moves to the current one, so the previous
+    secret can be dropped once no key needs it (`tenantry doctor` counts them)."""
+    async with state.database.session(cross_tenant="key exchange") as session:
+        await session.execute(
+            update(IntegrationKey)
+            .where(IntegrationKey.id == key_id, IntegrationKey.secret_hash == previous)
+            .values(secret_hash=current, secret_key_fp=key_fingerprint(state.secret))
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def _mark_used(state: AppState, key_id: str, now: datetime) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.auth import passwords, sessions
 from tenantry.auth.jwt import TokenIssuer
 from tenantry.config import Settings
-from tenantry.datadir import server_secret
+from tenantry.datadir import secret_keys, server_secret
 from tenantry.db import insert_for, unique_or
 from tenantry.errors import TenantryError, TokenUsed
 from tenantry.event import service as events
@@ -28,7 +28,7 @@ from tenantry.kit.clock import utcnow
 from tenantry.kit.email import normalise_email
 from tenantry.kit.ids import new_id
 from tenantry.kit.repository import ANY_TENANT, get_or_404
-from tenantry.kit.tokens import hash_secret, new_secret
+from tenantry.kit.tokens import digests, new_secret
 from tenantry.mail.service import queue_mail
 from tenantry.models import Invitation, InvitationStatus, Membership, Tenant, User
 
@@ -231,9 +231,9 @@ def _refusal(invitation: Invitation) -> TenantryError:
 
 async def find(session: AsyncSession, settings: Settings, raw: str) -> Invitation:
     """The invitation of a link that can still be accepted, or the reason it cannot."""
-    digest = hash_secret(raw, server_secret(settings))
+    candidates = digests(raw, secret_keys(settings))
     invitation = (
-        await session.execute(select(Invitation).where(Invitation.token_hash == digest))
+        await session.execute(select(Invitation).where(Invitation.token_hash.in_(candidates)))
     ).scalar_one_or_none()
     if invitation is None:
         raise TokenInvalid("This link is not valid")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -38,10 +39,10 @@ class IdempotencyKeyReused(TenantryError):
 
 
 class IdempotentRequest:
-    def __init__(self, key: str | None, route: str, server_secret: bytes) -> None:
+    def __init__(self, key: str | None, route: str, secret_keys: Sequence[bytes]) -> None:
         self.key = key
         self.route = route
-        self._server_secret = server_secret
+        self._secret_keys = secret_keys  # the current one seals, any opens
         self._record_key: str | None = None
 
     async def replay(self, session: AsyncSession, scope: str, body: Any) -> JSONResponse | None:
@@ -83,7 +84,7 @@ class IdempotentRequest:
             raise IdempotencyKeyReused("This Idempotency-Key was sent before with a different body")
         body = stored.body
         if isinstance(body, dict) and set(body) == {_SEALED}:
-            body = unseal(body[_SEALED], self._server_secret, "idempotency")
+            body = unseal(body[_SEALED], self._secret_keys, "idempotency")
         return JSONResponse(
             body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
         )
@@ -94,7 +95,7 @@ class IdempotentRequest:
         """Store the response for the claimed key (if any; sealed if it shows a `secret`)
         and return it."""
         if self._record_key is not None:
-            stored = {_SEALED: seal(body, self._server_secret, "idempotency")} if secret else body
+            stored = {_SEALED: seal(body, self._secret_keys[0], "idempotency")} if secret else body
             await session.execute(
                 update(IdempotencyRecord)
                 .where(IdempotencyRecord.key == self._record_key)
@@ -113,7 +114,7 @@ async def _idempotency(
         )
     route = getattr(request.scope.get("route"), "path", request.url.path)
     return IdempotentRequest(
-        idempotency_key.strip() if idempotency_key else None, route, state_of(request).secret
+        idempotency_key.strip() if idempotency_key else None, route, state_of(request).secret_keys
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from tenantry.errors import TenantryError
-from tenantry.kit.tokens import hash_secret
+from tenantry.kit.tokens import hash_secret, matching
 
 
 class OtpExpired(TenantryError):
@@ -29,7 +30,6 @@ def code_digest(server_secret: bytes, scope_id: str, code: str) -> str:
     return hash_secret(f"{scope_id}:{code}", server_secret)
 
 
-def code_matches(server_secret: bytes, scope_id: str, code: str, digest: str | None) -> bool:
-    return digest is not None and secrets.compare_digest(
-        digest, code_digest(server_secret, scope_id, code)
-    )
+def code_matches(keys: Sequence[bytes], scope_id: str, code: str, digest: str | None) -> str | None:
+    """The stored digest when `code` is right under one of `keys` (current first), else None."""
+    return matching(f"{scope_id}:{code}", digest, keys)

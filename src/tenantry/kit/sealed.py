@@ -11,8 +11,10 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _NONCE_BYTES = 12
@@ -32,7 +34,23 @@ def seal(value: Any, server_secret: bytes, purpose: str) -> str:
     return base64.urlsafe_b64encode(nonce + box).decode()
 
 
-def unseal(sealed: str, server_secret: bytes, purpose: str) -> Any:
+def unseal(sealed: str, keys: Sequence[bytes], purpose: str) -> Any:
+    """Open with the first of `keys` (the current server secret, then previous ones) that
+    sealed it; InvalidTag when none did."""
     raw = base64.urlsafe_b64decode(sealed)
     nonce, box = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
-    return json.loads(AESGCM(_key(server_secret, purpose)).decrypt(nonce, box, purpose.encode()))
+    for key in keys[:-1]:
+        try:
+            return json.loads(AESGCM(_key(key, purpose)).decrypt(nonce, box, purpose.encode()))
+        except InvalidTag:
+            continue
+    return json.loads(AESGCM(_key(keys[-1], purpose)).decrypt(nonce, box, purpose.encode()))
+
+
+def sealed_under(sealed: str, key: bytes, purpose: str) -> bool:
+    """Whether `key` opens the value (the doctor counts what still needs a previous key)."""
+    try:
+        unseal(sealed, [key], purpose)
+    except InvalidTag:
+        return False
+    return True

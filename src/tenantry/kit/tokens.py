@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 
 def hash_secret(raw: str, key: bytes) -> str:
@@ -21,5 +22,17 @@ def new_secret(key: bytes, *, prefix: str = "", nbytes: int = 32) -> tuple[str, 
     return raw, hash_secret(raw, key)
 
 
-def verify_secret(raw: str, digest: str, key: bytes) -> bool:
-    return hmac.compare_digest(hash_secret(raw, key), digest)
+def digests(raw: str, keys: Sequence[bytes]) -> list[str]:
+    """`raw`'s digest under each key, the current first: what a lookup matches after the
+    server secret was rotated."""
+    return [hash_secret(raw, key) for key in keys]
+
+
+def matching(raw: str, digest: str | None, keys: Sequence[bytes]) -> str | None:
+    """The digest of `raw` that equals `digest` under one of `keys` (constant-time), or None."""
+    if digest is None:
+        return None
+    for candidate in digests(raw, keys):
+        if hmac.compare_digest(candidate, digest):
+            return candidate
+    return None

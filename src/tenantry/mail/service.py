@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
-from tenantry.datadir import server_secret
+from tenantry.datadir import secret_keys, server_secret
 from tenantry.errors import ValidationFailed
 from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
@@ -134,14 +134,14 @@ async def canary_messages(
             errors=[{"field": "to", "message": f"not at {settings.canary_email_domain}"}],
         )
     messages = await list_messages(session, to=to.lower(), limit=20)
-    secret = server_secret(settings)
+    keys = secret_keys(settings)
     return [
         {
             "id": message.id,
             "template": message.template,
             "subject": message.subject,
             "created_at": message.created_at,
-            "secrets": unseal(message.sealed_secrets, secret, SEAL_PURPOSE)
+            "secrets": unseal(message.sealed_secrets, keys, SEAL_PURPOSE)
             if message.sealed_secrets
             else {},
         }

@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 
-from tenantry.datadir import server_secret
+from tenantry.datadir import secret_keys
 from tenantry.kit.sealed import unseal
 from tenantry.logging import redact
 from tenantry.mail import transitions
@@ -40,7 +40,7 @@ async def send_mail(context: JobContext) -> dict[str, Any]:
             return {"status": message.status, "skipped": True}
         values = dict(message.context)
         if message.sealed_secrets:
-            values |= unseal(message.sealed_secrets, server_secret(settings), SEAL_PURPOSE)
+            values |= unseal(message.sealed_secrets, secret_keys(settings), SEAL_PURPOSE)
         email = compose(message, render(message.template, values), settings.mail_from)
         template = message.template
     try:

@@ -19,6 +19,10 @@ class IntegrationKey(Base):
     prefix: Mapped[str] = mapped_column(String(20))  # shown: "tnt_sk_" and four characters
     last_four: Mapped[str] = mapped_column(String(4))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Which server secret made secret_hash (tenantry.datadir.key_fingerprint); NULL: made
+    # before fingerprints were kept. A key made under a previous secret moves to the current
+    # one at its next exchange.
+    secret_key_fp: Mapped[str | None] = mapped_column(String(16))
     scopes: Mapped[list[str]] = mapped_column(JsonDocument)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -15,14 +15,18 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from tenantry import rls, schema
+from tenantry.auth.signing_keys import SEAL_PURPOSE as KEY_SEAL
 from tenantry.config import EmailBackend, Settings
+from tenantry.datadir import key_fingerprint, server_secret
 from tenantry.db import Database
 from tenantry.flag import service as flags
+from tenantry.kit.sealed import sealed_under
 from tenantry.mail.backends import build_backend
-from tenantry.models import KeyStatus, QueueState, SigningKey
+from tenantry.mail.service import SEAL_PURPOSE as MAIL_SEAL
+from tenantry.models import IntegrationKey, KeyStatus, MailMessage, QueueState, SigningKey
 from tenantry.ops import slo
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -214,6 +218,45 @@ async def switches_check(_: Settings, database: Database) -> list[Check]:
     return checks or [Check("switches", OK, "every flag on, degraded mode off")]
 
 
+async def secret_rotation_check(settings: Settings, database: Database) -> list[Check]:
+    """After TENANTRY_SECRET_KEY was rotated: what still needs a previous key. Integration keys
+    move to the current key at their next exchange; sealed mail is sent and erased; signing
+    keys need a rotation of their own; refresh tokens and invitation links made before need
+    it until they expire."""
+    if not settings.previous_secret_keys:
+        return [Check("secret_rotation", OK, "no previous secret keys configured")]
+    current = server_secret(settings)
+    async with database.reader(cross_tenant="doctor") as session:
+        keys = (
+            await session.execute(
+                select(func.count()).where(
+                    IntegrationKey.revoked_at.is_(None),
+                    or_(
+                        IntegrationKey.secret_key_fp.is_(None),
+                        IntegrationKey.secret_key_fp != key_fingerprint(current),
+                    ),
+                )
+            )
+        ).scalar_one()
+        sealed_mail = (
+            await session.execute(
+                select(MailMessage.sealed_secrets).where(MailMessage.sealed_secrets.is_not(None))
+            )
+        ).scalars()
+        mails = sum(1 for value in sealed_mail if not sealed_under(str(value), current, MAIL_SEAL))
+        signing = (await session.execute(select(SigningKey.sealed_private_key))).scalars()
+        signers = sum(1 for value in signing if not sealed_under(value, current, KEY_SEAL))
+    ttl = max(settings.refresh_token_ttl, settings.invitation_ttl)
+    detail = (
+        f"{keys} integration keys, {mails} sealed mails and {signers} signing keys still need "
+        f"a previous key; tokens and links made before the rotation, until they expire ({ttl})"
+    )
+    if keys or mails or signers:
+        action = "integration keys move at their next exchange; `tenantry signing-keys add`"
+        return [Check("secret_rotation", WARN, detail, action)]
+    return [Check("secret_rotation", OK, detail, "drop TENANTRY_PREVIOUS_SECRET_KEYS after that")]
+
+
 def password_hashing() -> Check:
     """Hash one password with the deployment's Argon2id parameters and time it."""
     hasher = PasswordHasher()
@@ -242,6 +285,7 @@ PROBES: tuple[Probe, ...] = (
     signing_keys_check,
     queue_check,
     switches_check,
+    secret_rotation_check,
     password_check,
 )
 

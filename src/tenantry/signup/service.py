@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit import trail
 from tenantry.config import Settings
-from tenantry.datadir import server_secret
+from tenantry.datadir import secret_keys, server_secret
 from tenantry.db import unique_or
 from tenantry.errors import (
     RateLimited,
@@ -35,7 +34,7 @@ from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.kit.otp import OtpExpired, OtpInvalid, OtpLocked, code_digest, code_matches, new_code
 from tenantry.kit.repository import ANY_TENANT, get_or_404
-from tenantry.kit.tokens import hash_secret, new_secret
+from tenantry.kit.tokens import matching, new_secret
 from tenantry.mail.service import queue_mail
 from tenantry.models import Membership, PromoCode, SignupSession, SignupStatus, Tenant, User
 from tenantry.provisioning.service import request_run
@@ -443,8 +442,7 @@ async def verify_code(
         raise OtpExpired("The code has expired: ask for a new one")
 
     under_limit = SignupSession.failed_attempts < settings.signup_max_attempts
-    digest = code_digest(server_secret(settings), signup_id, code)
-    if code_matches(server_secret(settings), signup_id, code, signup.code_hash):
+    if digest := code_matches(secret_keys(settings), signup_id, code, signup.code_hash):
         return await _verified(session, settings, signup, digest, under_limit)
     return await _count_wrong_code(session, settings, signup_id, under_limit)
 
@@ -533,10 +531,7 @@ async def redeem_continuation(
 ) -> SignupSession:
     """Spend the continuation token of a provisioned signup, once, even under concurrency."""
     signup = await get_signup(session, signup_id)
-    digest = hash_secret(token, server_secret(settings))
-    if signup.continuation_hash is None or not secrets.compare_digest(
-        signup.continuation_hash, digest
-    ):
+    if not matching(token, signup.continuation_hash, secret_keys(settings)):
         raise Unauthenticated("The continuation token is not valid for this signup")
     if (
         signup.verified_at is not None

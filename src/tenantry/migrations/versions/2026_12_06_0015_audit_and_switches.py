@@ -1,6 +1,6 @@
 """operators' levers: the audit trail (hash-chained records and their head), switches (flags,
 degraded mode), schedules an operator can disable, abuse signals, rate-limit resets and
-incidents with their status posts
+incidents with their status posts, and which server secret made each integration key's digest
 
 Revision ID: 0015
 Revises: 0014
@@ -112,9 +112,13 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true())
         )
+    with op.batch_alter_table("integration_keys") as batch:
+        batch.add_column(sa.Column("secret_key_fp", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("integration_keys") as batch:
+        batch.drop_column("secret_key_fp")
     with op.batch_alter_table("schedules") as batch:
         batch.drop_column("enabled")
     op.drop_table("incident_posts")
