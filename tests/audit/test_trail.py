@@ -15,9 +15,14 @@ from sqlalchemy.exc import DBAPIError
 from tenantry.audit import trail
 from tenantry.config import Settings
 from tenantry.db import Database
-from tenantry.models import AuditRecord
+from tenantry.models import AuditRecord, SignupStatus
 from tests.fixtures.cli import run_tenantry
-from tests.fixtures.factories import create_tenant
+from tests.fixtures.factories import (
+    create_member,
+    create_signup,
+    create_tenant,
+    tokens_for,
+)
 from tests.ops.test_funnel import operator
 
 
@@ -67,6 +72,42 @@ class TestRecording:
             settings, "audit", "list", "--action", "flag.set", "--json"
         )
         assert code == 0 and [r["target"] for r in json.loads(output)] == ["login"]
+
+    async def test_each_operator_command_leaves_its_record(
+        self, client: httpx.AsyncClient, settings: Settings, database: Database
+    ) -> None:
+        """Revocations, signing keys, session retry and mark-complete, from the CLI."""
+        tenant = await create_tenant(database)
+        owner = await create_member(database, tenant.id, "owner")
+        as_owner = {"Authorization": f"Bearer {tokens_for(settings, owner.id, tenant.id, 'owner')}"}
+        key = await client.post(
+            f"/v1/tenants/{tenant.id}/keys",
+            json={"name": "ci", "scopes": ["jobs:read"]},
+            headers=as_owner,
+        )
+        stuck = await create_signup(database, status=SignupStatus.REVIEW_REQUIRED)
+        done = await create_signup(database, status=SignupStatus.FAILED, tenant=tenant)
+        done_owner = await create_member(database, tenant.id, "owner", email=done.email)
+        assert done_owner.email == done.email
+        commands = [
+            ("keys", "revoke", key.json()["id"], "--reason", "leaked"),
+            ("tokens", "revoke", "--user", owner.id, "--reason", "phished"),
+            ("signing-keys", "add"),
+            ("sessions", "retry", stuck.id),
+            ("provisioning", "mark-complete", done.id, "--reason", "fixed by hand"),
+        ]
+        for command in commands:
+            code, output = await run_tenantry(settings, *command)
+            assert code == 0, (command, output)
+        code, output = await run_tenantry(settings, "audit", "list", "--json")
+        recorded = [(r["action"], r["reason"]) for r in reversed(json.loads(output))]
+        assert recorded == [
+            ("key.revoke", "leaked"),
+            ("tokens.revoke_subject", "phished"),
+            ("signing_key.add", None),
+            ("signup.retry", None),
+            ("signup.mark_complete", "fixed by hand"),
+        ]
 
     async def test_the_list_pages_newest_first(
         self, client: httpx.AsyncClient, settings: Settings, database: Database
