@@ -42,6 +42,12 @@ def build_token_issuer(settings: Settings) -> TokenIssuer:
     )
 
 
+async def _password_self_test() -> None:
+    """Argon2id's parameters and time on this machine, logged once; off the start-up path."""
+    hashing = await asyncio.to_thread(doctor.password_hashing)
+    log.info("password_hashing_self_test", status=hashing.status, detail=hashing.detail)
+
+
 def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
     """The API; with `embedded_worker`, also the worker and scheduler (`tenantry up`)."""
     check_environment(settings)
@@ -83,6 +89,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
             asyncio.create_task(state.switches.run(), name="switches-refresh"),
             asyncio.create_task(state.denials.run(), name="denials-flush"),
             asyncio.create_task(abuse.run(), name="abuse-flush"),
+            asyncio.create_task(_password_self_test(), name="password-self-test"),
             asyncio.create_task(
                 ResetFollower(database, limiter, settings).run(), name="ratelimit-resets"
             ),
@@ -93,8 +100,6 @@ def create_app(settings: Settings, *, embedded_worker: bool = False) -> FastAPI:
         # What start-up built (routes, schemas, models, modules) lives as long as the
         # process: frozen, the cyclic collector stops walking it on every full
         # collection, which under load cost more than the requests themselves.
-        hashing = await asyncio.to_thread(doctor.password_hashing)
-        log.info("password_hashing_self_test", status=hashing.status, detail=hashing.detail)
         gc.collect()
         gc.freeze()
         log.info(

@@ -1,7 +1,7 @@
 """Rotating the server secret keeps what is stored usable: with the old secret listed in
 TENANTRY_PREVIOUS_SECRET_KEYS, an integration key exchanges (and moves to the new secret),
-an invitation link opens, pending sealed mail opens; without it they are refused. The doctor
-counts what still needs the old secret."""
+a refresh token rotates, an invitation link opens, pending sealed mail opens; without it
+they are refused. The doctor counts what still needs the old secret."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import json
 
 from sqlalchemy import select
 
+from tenantry.app import build_token_issuer
+from tenantry.auth import sessions
 from tenantry.config import Settings
 from tenantry.datadir import key_fingerprint
 from tenantry.db import Database
@@ -18,6 +20,7 @@ from tenantry.models import IntegrationKey, MailMessage
 from tests.conftest import AppFactory
 from tests.fixtures.cli import run_tenantry
 from tests.fixtures.factories import create_invitation, create_member, create_tenant, tokens_for
+from tests.fixtures.secrets import seen
 from tests.tenant.conftest import auth
 
 OLD, NEW = "o" * 40, "n" * 40
@@ -45,9 +48,15 @@ async def test_stored_secrets_survive_a_rotation(
         )
         assert (created.status_code, invited.status_code) == (201, 201)
     grant = {"grant_type": "client_credentials", "client_secret": created.json()["secret"]}
+    async with database.session() as session:
+        pair = await sessions.issue(
+            session, before, build_token_issuer(before), user_id=owner.id, tenant_id=tenant.id
+        )
+    refresh = {"grant_type": "refresh_token", "refresh_token": seen(pair.refresh_token)}
 
     async with client_for(forgotten) as api:
         assert (await api.post("/v1/auth/token", data=grant)).status_code == 401
+        assert (await api.post("/v1/auth/token", data=refresh)).status_code == 401
         lookup = await api.get("/v1/invitations/lookup", params={"token": link.token})
         assert lookup.status_code == 404
 
@@ -59,6 +68,7 @@ async def test_stored_secrets_survive_a_rotation(
 
     async with client_for(rotated) as api:
         assert (await api.post("/v1/auth/token", data=grant)).status_code == 200
+        assert (await api.post("/v1/auth/token", data=refresh)).status_code == 200
         lookup = await api.get("/v1/invitations/lookup", params={"token": link.token})
         assert lookup.status_code == 200
     async with database.session() as session:

@@ -57,10 +57,14 @@ class TestSchedules:
             ("schedule.enable", "jobs.cleanup", None),
         ]
 
-    async def test_disabling_needs_a_reason_and_a_known_name(self, settings: Settings) -> None:
-        assert (await run_tenantry(settings, "schedules", "disable", "jobs.cleanup"))[0] == 2
+    async def test_disabling_takes_a_known_name_and_no_required_reason(
+        self, database: Database, settings: Settings
+    ) -> None:
         code, output = await run_tenantry(settings, "schedules", "disable", "nope", "--reason", "x")
         assert code == 1 and "no schedule 'nope'" in output
+        await scheduler.sync_schedules(database, registry)
+        assert (await run_tenantry(settings, "schedules", "disable", "jobs.cleanup"))[0] == 0
+        assert await actions(database) == [("schedule.disable", "jobs.cleanup", None)]
 
 
 async def test_jobs_clean_deletes_finished_jobs_past_the_age(

@@ -26,6 +26,7 @@ from tenantry.flag import service as flags
 from tests.conftest import AppFactory, LogCapture
 from tests.fixtures.cli import run_tenantry
 from tests.fixtures.servers import free_port
+from tests.fixtures.workers import wait_for
 from tests.mail.test_mail import Inbox
 
 
@@ -165,7 +166,11 @@ async def test_a_server_that_is_not_there_fails(settings: Settings) -> None:
 async def test_the_password_self_test_runs_at_start_up(
     client_for: AppFactory, settings: Settings, logs: LogCapture
 ) -> None:
-    async with client_for(settings):
-        pass
+    async with client_for(settings):  # logged by a background task, off the start-up path
+
+        async def logged() -> bool:
+            return bool(logs.events("password_hashing_self_test"))
+
+        await wait_for(logged, 10)
     (line,) = logs.events("password_hashing_self_test")
     assert line["level"] == "info" and "Argon2id" in line["detail"]

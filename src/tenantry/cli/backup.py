@@ -7,33 +7,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.audit import trail
 from tenantry.cli.console import (
     EXIT_FINDING,
-    OPERATOR,
     JsonFlag,
     OptionalReason,
     console,
     fail,
-    in_session,
     print_json,
+    record_action,
     show,
 )
 from tenantry.config import Settings
 from tenantry.ops import backup as backups
 
 FileArgument = Annotated[Path, typer.Argument(help="The backup file.")]
-
-
-def _audit(action: str, target: Path, reason: str | None) -> None:
-    path = str(target.resolve())
-
-    async def record(session: AsyncSession) -> None:
-        await trail.record(session, actor=OPERATOR, action=action, target=path, reason=reason)
-
-    in_session(record)
 
 
 def backup(
@@ -61,7 +49,7 @@ def backup(
     if not found.ok:
         raise typer.Exit(EXIT_FINDING)
     if not verify:
-        _audit("backup.create", file, None)
+        record_action("backup.create", str(file.resolve()))
 
 
 def restore(
@@ -78,5 +66,5 @@ def restore(
         backups.restore(url, file)
     except backups.BackupFailed as exc:
         fail(str(exc))
-    _audit("backup.restore", file, reason)
+    record_action("backup.restore", str(file.resolve()), reason=reason)
     console.print(f"restored from {file}; run `tenantry migrate` if the code is newer")

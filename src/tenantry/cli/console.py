@@ -140,6 +140,20 @@ def audited(
     return in_session(run)
 
 
+def record_action(
+    action: str, target: str, *, reason: str | None = None, after: dict[str, Any] | None = None
+) -> None:
+    """The audit record of an action done outside one transaction (a backup, batched deletes),
+    once it is done."""
+
+    async def record(session: AsyncSession) -> None:
+        await trail.record(
+            session, actor=OPERATOR, action=action, target=target, reason=reason, after=after
+        )
+
+    in_session(record)
+
+
 def show(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[str],

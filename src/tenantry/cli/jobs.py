@@ -7,9 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tenantry.audit import trail
 from tenantry.cli.console import (
-    OPERATOR,
     JsonFlag,
     OptionalReason,
     audited,
@@ -17,11 +15,11 @@ from tenantry.cli.console import (
     duration,
     in_session,
     print_json,
+    record_action,
     show,
     with_database,
 )
 from tenantry.config import Settings
-from tenantry.db import Database
 from tenantry.job import service
 from tenantry.job.admission import Cap, all_caps
 from tenantry.models import Job, JobStatus
@@ -154,20 +152,12 @@ def clean(
     """Delete finished jobs now, ahead of their retention (a batch per transaction)."""
     age = duration(older_than)
 
-    async def act(database: Database) -> int:
-        deleted = await service.delete_older(database, [JobStatus(status.upper())], age)
-        async with database.session(cross_tenant="cli") as session:
-            await trail.record(
-                session,
-                actor=OPERATOR,
-                action="jobs.clean",
-                target=f"{status} older than {older_than}",
-                reason=reason,
-                after={"deleted": deleted},
-            )
-        return deleted
-
-    console.print(f"{with_database(act)} {status} jobs deleted")
+    deleted = with_database(
+        lambda database: service.delete_older(database, [JobStatus(status.upper())], age)
+    )
+    target = f"{status} older than {older_than}"
+    record_action("jobs.clean", target, reason=reason, after={"deleted": deleted})
+    console.print(f"{deleted} {status} jobs deleted")
 
 
 @app.command("cancel")

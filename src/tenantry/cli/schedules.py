@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.cli.console import (
     JsonFlag,
     OptionalReason,
-    Reason,
     audited,
     console,
     fail,
@@ -68,7 +67,7 @@ def _set_enabled(name: str, enabled: bool, reason: str | None) -> None:
 
 
 @app.command("disable")
-def disable(name: str, reason: Reason) -> None:
+def disable(name: str, reason: OptionalReason = None) -> None:
     """Skip a periodic task's ticks (one stuck failing) until it is enabled again."""
     _set_enabled(name, False, reason)
 

@@ -41,8 +41,6 @@ def entry_conditions(report: dict[str, Any], settings: Settings) -> list[Conditi
     conditions = []
     for name, threshold in thresholds.items():
         value = _value(report, name)
-        met = value is not None and (
-            value >= threshold if name == "queue_stall" else value > threshold
-        )
+        met = value is not None and value > threshold
         conditions.append(Condition(name, value, threshold, met))
     return conditions

@@ -19,12 +19,12 @@ from sqlalchemy import func, or_, select
 
 from tenantry import rls, schema
 from tenantry.auth.signing_keys import SEAL_PURPOSE as KEY_SEAL
-from tenantry.config import EmailBackend, Settings
+from tenantry.config import Settings
 from tenantry.datadir import key_fingerprint, server_secret
 from tenantry.db import Database
 from tenantry.flag import service as flags
 from tenantry.kit.sealed import sealed_under
-from tenantry.mail.backends import build_backend
+from tenantry.mail.backends import SmtpBackend, build_backend
 from tenantry.mail.service import SEAL_PURPOSE as MAIL_SEAL
 from tenantry.models import IntegrationKey, KeyStatus, MailMessage, QueueState, SigningKey
 from tenantry.ops import slo
@@ -137,13 +137,13 @@ async def mail_check(settings: Settings, _: Database) -> list[Check]:
     except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}"[:300]
         return [Check("mail", FAIL, detail, "check TENANTRY_SMTP_URL; tenantry mail list")]
-    if settings.email_backend is EmailBackend.SMTP:
-        steps = ["EHLO"]
-        if "starttls=true" in (settings.smtp_url or "").lower():
-            steps.append("STARTTLS")
-        if "@" in (settings.smtp_url or ""):
-            steps.append("AUTH")
-        return [Check("mail", OK, f"SMTP handshake: {', '.join(steps)}")]
+    if isinstance(backend, SmtpBackend):
+        steps = [
+            "EHLO",
+            "STARTTLS" if backend.start_tls else "",
+            "AUTH" if backend.username else "",
+        ]
+        return [Check("mail", OK, f"SMTP handshake: {', '.join(s for s in steps if s)}")]
     return [Check("mail", OK, f"{settings.email_backend.value} backend writable")]
 
 
