@@ -21,6 +21,8 @@ from tenantry.signup.admin_endpoints import router as signup_admin_router
 from tenantry.signup.endpoints import router as signup_router
 from tenantry.tenant.admin_endpoints import router as tenant_admin_router
 from tenantry.tenant.endpoints import router as tenant_router
+from tenantry.webhook.admin_endpoints import router as webhook_admin_router
+from tenantry.webhook.endpoints import router as webhook_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     ops_router,
@@ -39,6 +41,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     invitation_public_router,
     activation_pages,
     event_router,
+    webhook_router,
+    webhook_admin_router,
     status_router,
     status_pages,
 )

@@ -137,6 +137,19 @@ class Settings(BaseSettings):
     provisioning_webhook_secret: str | None = None  # default: derived from the server secret
     provisioning_webhook_timeout: Duration = timedelta(seconds=10)
 
+    # -- outbound webhooks
+    # Networks a destination may be in although they are not public (e.g. 127.0.0.0/8 for
+    # tests); CIDRs, comma-separated.
+    webhook_allowed_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+    # When set, the only hosts a destination may name (`*.example.com` globs).
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = []
+    webhook_timeout: Duration = timedelta(seconds=15)  # a 2xx within this is a success
+    webhook_concurrency: int = Field(default=50, ge=1)  # deliveries in flight per worker
+    webhook_max_in_flight_per_endpoint: int = Field(default=10, ge=1)  # over all workers
+    webhook_lease: Duration = timedelta(seconds=60)  # a delivery's claim, then reclaimed
+    webhook_disable_after: Duration = timedelta(days=5)  # without a success: disabled
+    webhook_rotation_grace: Duration = timedelta(hours=24)  # both secrets sign meanwhile
+
     # -- jobs
     job_modules: Annotated[list[str], NoDecode] = []  # host modules whose @task kinds to load
     worker_concurrency: int = Field(default=10, ge=1)
@@ -191,7 +204,14 @@ class Settings(BaseSettings):
         accept_synthetic_domain(domain)
         return domain.lower()
 
-    @field_validator("job_modules", "trusted_proxies", "previous_secret_keys", mode="before")
+    @field_validator(
+        "job_modules",
+        "trusted_proxies",
+        "previous_secret_keys",
+        "webhook_allowed_networks",
+        "webhook_allowed_hosts",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return (

@@ -159,12 +159,12 @@ class Database:
         `topic` commits (other processes learn of the change by polling)."""
         self._listeners.setdefault(topic, []).append(callback)
 
-    def publish(self, session: AsyncSession, topic: str, payload: Any) -> None:
+    def publish(self, session: AsyncSession | Session, topic: str, payload: Any) -> None:
         for callback in self._listeners.get(topic, ()):
             after_commit(session, functools.partial(callback, payload))
 
     @classmethod
-    def of(cls, session: AsyncSession) -> Database:
+    def of(cls, session: AsyncSession | Session) -> Database:
         database: Database = session.info[_DATABASE]
         return database
 
@@ -249,7 +249,7 @@ async def unique_or(session: AsyncSession, error: Exception) -> AsyncIterator[No
         raise error from None
 
 
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+def after_commit(session: AsyncSession | Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the session's transaction has committed (never on rollback)."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 

@@ -177,3 +177,27 @@ TOKEN_VALIDATION_FAILURES = Counter(
     "Invitation links refused: invalid, expired, revoked or used.",
     ["kind"],
 )
+
+WEBHOOK_ATTEMPTS = Counter(
+    "tenantry_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: succeeded, failed (an answer that is not 2xx), "
+    "error (no answer: timeout, refused connection, forbidden address).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_DURATION = Histogram(
+    "tenantry_webhook_attempt_duration_seconds",
+    "From sending a webhook delivery to its answer (or its failure).",
+    buckets=_FAST_BUCKETS,
+)
+WEBHOOK_BACKLOG = Gauge(
+    "tenantry_webhook_backlog",
+    'Webhook deliveries waiting (pending or in flight): endpoint="all", and the ten '
+    "endpoints with the most; read from the database at scrape time.",
+    ["endpoint"],
+    multiprocess_mode="livemax",
+)
+WEBHOOK_ENDPOINTS_DISABLED = Gauge(
+    "tenantry_webhook_endpoints_disabled",
+    "Webhook endpoints disabled (by their owners, operators, a 410 or days of failure).",
+    multiprocess_mode="livemax",
+)

@@ -4,10 +4,12 @@ through `state_of(request)` (or the aliases in tenantry.deps), never as loose at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import Request
+
+from tenantry.webhook.addresses import Resolver, SystemResolver
 
 if TYPE_CHECKING:  # the state's parts import the database layer, which reads the state
     from redis.asyncio import Redis
@@ -39,6 +41,8 @@ class AppState:
     abuse: AbuseLog  # refusals and failed verifications, for `tenantry abuse report`
     started_at: float  # monotonic
     shutting_down: bool = False
+    # How webhook destinations are resolved when registered (tests put in their own).
+    resolver: Resolver = field(default_factory=SystemResolver)
 
     @property
     def secret(self) -> bytes:

@@ -42,6 +42,10 @@ TENANT_TABLES: dict[str, str] = {
     "mail_messages": "tenant_id",
     "authz_denials": "tenant_id",
     "invitations": "tenant_id",
+    "webhook_endpoints": "tenant_id",
+    "webhook_messages": "tenant_id",
+    "webhook_deliveries": "tenant_id",
+    "webhook_attempts": "tenant_id",
 }
 
 # Every other table, and why it holds nothing of one tenant's.

@@ -158,6 +158,10 @@ KeyReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["admin:key
 InvitationManager = Annotated[Principal, Depends(CurrentTenantAccess(ADMINS))]
 MemberManager = Annotated[Principal, Depends(CurrentTenantAccess(ADMINS))]
 KeyManager = Annotated[Principal, Depends(CurrentTenantAccess(ADMINS, scopes=["admin:keys"]))]
+WebhookReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["webhooks:manage"]))]
+WebhookManager = Annotated[
+    Principal, Depends(CurrentTenantAccess(ADMINS, scopes=["webhooks:manage"]))
+]
 EventReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["events:read"]))]
 JobSubmitter = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["jobs:write"]))]
 JobReader = Annotated[Principal, Depends(TenantAccess(ADMINS, scopes=["jobs:read", "jobs:write"]))]

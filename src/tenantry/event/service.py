@@ -12,6 +12,7 @@ from tenantry.kit.clock import utcnow
 from tenantry.kit.ids import new_id
 from tenantry.logging import current_trace_id
 from tenantry.models import Event, EventCount
+from tenantry.webhook import fanout
 
 # The activation funnel's stages, in order; each real one is also counted in its hour.
 FUNNEL_STAGES = (
@@ -35,7 +36,8 @@ def record(
 ) -> Event:
     """Add an event to the caller's transaction (it exists if and only if that commits).
 
-    `synthetic` marks the canary's traffic, which no report counts."""
+    `synthetic` marks the canary's traffic, which no report counts. A tenant's event goes
+    out to its webhook endpoints: their messages are written with it (tenantry.webhook.fanout)."""
     event = Event(
         id=new_id("evt"),
         type=type_,
@@ -47,6 +49,7 @@ def record(
         synthetic=synthetic,
     )
     session.add(event)
+    fanout.mark(session, event)
     if type_ in FUNNEL_STAGES and not synthetic:
         hour = event.occurred_at.replace(minute=0, second=0, microsecond=0)
         session.add(EventCount(hour=hour, type=type_, n=1))

@@ -105,7 +105,7 @@ async def _post(
 ) -> IncidentPost:
     """The post; with `notify`, a mail to each owner of the affected tenants (the customer
     template of its `phase`: start, progress or resolution)."""
-    owners = await _owners(session, incident.tenants) if notify else []
+    owners = await owners_of(session, incident.tenants) if notify else []
     for email, tenant_name, tenant_id in owners:
         context = {
             "title": incident.title,
@@ -131,7 +131,7 @@ async def _post(
     return entry
 
 
-async def _owners(
+async def owners_of(
     session: AsyncSession, tenants: Sequence[str] | None
 ) -> list[tuple[str, str, str]]:
     """(email, tenant name, tenant id) of each owner of the affected active tenants."""

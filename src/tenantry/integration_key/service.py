@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 PREFIX = "tnt_sk_"
-SCOPES = frozenset({"jobs:read", "jobs:write", "events:read", "admin:keys"})
+SCOPES = frozenset({"jobs:read", "jobs:write", "events:read", "admin:keys", "webhooks:manage"})
 LAST_USED_EVERY = timedelta(minutes=1)  # at most one write per key and minute
 
 

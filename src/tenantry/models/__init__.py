@@ -32,6 +32,14 @@ from tenantry.models.switch import Switch
 from tenantry.models.tenant import Tenant, TenantStatus
 from tenantry.models.token_revocation import RevocationKind, TokenRevocation
 from tenantry.models.user import User
+from tenantry.models.webhook import (
+    DeliveryStatus,
+    EndpointStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "AbuseSignal",
@@ -41,6 +49,8 @@ __all__ = [
     "AuthzDenial",
     "Base",
     "CanaryRun",
+    "DeliveryStatus",
+    "EndpointStatus",
     "Event",
     "EventCount",
     "IdempotencyRecord",
@@ -74,4 +84,8 @@ __all__ = [
     "TenantStatus",
     "TokenRevocation",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

@@ -1,13 +1,17 @@
 """The `notify_host` step: a signed POST to the host application's provisioning endpoint.
 
-Signature (like Stripe's): `X-Tenantry-Signature: t=<unix time>,v1=<hex HMAC-SHA256
-of "<t>.<body>">` with the deployment's webhook secret; `Idempotency-Key` names the
-run's step, so a repeated call after a crash can be recognised by the host.
+Signed like every Tenantry webhook, per Standard Webhooks (`webhook-id`,
+`webhook-timestamp`, `webhook-signature`), so the host verifies it with the same
+library as its tenants' webhooks; the `webhook-id` names the run's step (also sent
+as `Idempotency-Key`), so a repeated call after a crash can be recognised by the host.
+The secret is `TENANTRY_PROVISIONING_WEBHOOK_SECRET` (a `whsec_…` value; any other
+text is taken as the key's bytes), by default one derived from the server secret.
 2xx succeeds, 5xx, 429 and timeouts are retried, other 4xx go to review.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -17,38 +21,21 @@ import httpx
 
 from tenantry.config import Settings
 from tenantry.datadir import server_secret
-from tenantry.kit.clock import utcnow
 from tenantry.provisioning.steps import StepContext, StepNeedsReview, StepRetryable, step
-
-SIGNATURE_HEADER = "X-Tenantry-Signature"
-SIGNATURE_TOLERANCE_S = 300
+from tenantry.webhook.signing import PREFIX, signed_headers
 
 
-def webhook_secret(settings: Settings) -> bytes:
-    if settings.provisioning_webhook_secret:
-        return settings.provisioning_webhook_secret.encode()
-    return (
-        hmac.new(server_secret(settings), b"provisioning-webhook", hashlib.sha256)
-        .hexdigest()
-        .encode()
+def webhook_secret(settings: Settings) -> str:
+    """The `whsec_…` secret the host verifies with."""
+    configured = settings.provisioning_webhook_secret
+    if configured and configured.startswith(PREFIX):
+        return configured
+    key = (
+        configured.encode()
+        if configured
+        else hmac.new(server_secret(settings), b"provisioning-webhook", hashlib.sha256).digest()
     )
-
-
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def verify_signature(secret: bytes, header: str, body: bytes, *, now: int) -> bool:
-    """What a host application does with the request (also used by the tests)."""
-    try:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        timestamp = int(fields["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs(now - timestamp) > SIGNATURE_TOLERANCE_S:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
+    return PREFIX + base64.b64encode(key).decode()
 
 
 @step("notify_host", outside=True)
@@ -67,10 +54,10 @@ async def notify_host(context: StepContext) -> dict[str, Any]:
         },
         sort_keys=True,
     ).encode()
+    call_id = f"{signup.id}:notify_host"
     headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(webhook_secret(settings), int(utcnow().timestamp()), body),
-        "Idempotency-Key": f"{signup.id}:notify_host",
+        **signed_headers(call_id, body, [webhook_secret(settings)]),
+        "Idempotency-Key": call_id,
     }
     timeout = settings.provisioning_webhook_timeout.total_seconds()
     try:

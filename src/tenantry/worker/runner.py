@@ -1,4 +1,5 @@
-"""The worker: claims jobs in batches, runs their tasks, and writes outcomes back in batches.
+"""The worker: claims jobs in batches, runs their tasks, and writes outcomes back in batches;
+beside them, the webhook dispatcher (tenantry.webhook.dispatcher) sends deliveries.
 
 One asyncio loop holds up to `concurrency` jobs. Around it run a flusher (it
 writes finished attempts in one transaction, however many finished meanwhile:
@@ -31,6 +32,8 @@ from tenantry.kit.clock import utcnow
 from tenantry.logging import bind_job_context, redact
 from tenantry.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS_FINISHED, JOBS_LEASE_EXPIRED
 from tenantry.models import JobStatus, QueueState
+from tenantry.webhook.dispatcher import QUEUE as WEBHOOK_QUEUE
+from tenantry.webhook.dispatcher import Dispatcher
 from tenantry.worker import scheduler, transitions
 from tenantry.worker.listener import listen_for_jobs
 from tenantry.worker.queue import ClaimedJob, Outcome
@@ -95,11 +98,17 @@ class Worker:
         self._outcomes_ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._drained = False  # no job runs any more: flush what is left and stop
+        # Webhook deliveries go out from every worker that serves their queue.
+        self.dispatcher = (
+            Dispatcher(database, settings) if queues is None or WEBHOOK_QUEUE in queues else None
+        )
 
     def stop(self) -> None:
         """Stop claiming; running jobs get the grace period to finish."""
         self._stopping.set()
         self._kick.set()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
 
     async def run(self) -> None:
         # The worker's own lines belong to no request, whoever started it (run as a task).
@@ -112,6 +121,11 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat"),
             asyncio.create_task(self._maintenance_loop(), name="worker-maintenance"),
         ]
+        dispatching = (
+            asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher")
+            if self.dispatcher is not None
+            else None
+        )
         if self.database.is_postgres:
             url = self.database.engine.url
             background.append(asyncio.create_task(listen_for_jobs(url, self._kick, self._stopping)))
@@ -134,6 +148,9 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if dispatching is not None:
+                self.dispatcher.stop()  # type: ignore[union-attr]
+                await asyncio.gather(dispatching, return_exceptions=True)
             log.info("worker_stopped", worker_id=self.id)
 
     # -- claiming

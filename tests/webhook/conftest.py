@@ -1,0 +1,195 @@
+"""Real HTTP receivers for webhook deliveries, and the pieces the webhook tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from tenantry.config import Settings
+from tenantry.db import Database
+from tenantry.event import service as events
+from tenantry.models import Tenant, WebhookAttempt, WebhookDelivery
+from tenantry.webhook.dispatcher import Dispatcher
+from tests.conftest import make_settings
+from tests.fixtures.factories import create_member, create_tenant, tokens_for
+from tests.fixtures.secrets import seen
+from tests.fixtures.servers import free_port
+
+Reply = Callable[["Call"], tuple[int, dict[str, str], bytes]]
+
+
+@dataclass
+class Call:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    verified_with: list[str]  # which of the receiver's secrets verified the signature
+
+    @property
+    def message_id(self) -> str:
+        return self.headers["webhook-id"]
+
+    @property
+    def document(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A local HTTP/1.1 server (keep-alive) that verifies each delivery with the
+    standardwebhooks library against every secret it was told, and answers as told."""
+
+    port: int
+    calls: list[Call] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+    reply: Reply = lambda call: (200, {}, b"ok")  # noqa: E731
+    connections: set[tuple[str, int]] = field(default_factory=set)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def ids(self) -> set[str]:
+        return {call.message_id for call in self.calls}
+
+    def verify(self, body: bytes, headers: dict[str, str]) -> list[str]:
+        good = []
+        for secret in self.secrets:
+            try:
+                Webhook(secret).verify(body, headers)
+                good.append(secret)
+            except WebhookVerificationError:
+                pass
+        return good
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            receiver.connections.add(self.client_address)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            call = Call(self.path, headers, body, receiver.verify(body, headers))
+            status, extra, answer = receiver.reply(call)
+            receiver.calls.append(call)
+            self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver(free_port())
+    server = ThreadingHTTPServer(("127.0.0.1", receiver.port), _handler(receiver))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def webhook_settings(database_url: str, tmp_path: Path) -> Settings:
+    """Receivers here are on loopback: that network is allowed, as an operator would for tests."""
+    return make_settings(
+        tmp_path / "data",
+        database_url=database_url,
+        webhook_allowed_networks="127.0.0.0/8",
+        webhook_lease="3s",
+    )
+
+
+@dataclass
+class Owner:
+    tenant: Tenant
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def base(self) -> str:
+        return f"/v1/tenants/{self.tenant.id}/webhook-endpoints"
+
+
+@pytest.fixture
+async def owner(database: Database, webhook_settings: Settings) -> Owner:
+    tenant = await create_tenant(database)
+    user = await create_member(database, tenant.id, "owner")
+    return Owner(tenant, tokens_for(webhook_settings, user.id, tenant.id, "owner"))
+
+
+async def register(client: Any, owner: Owner, url: str, **body: Any) -> dict[str, Any]:
+    response = await client.post(owner.base, json={"url": url, **body}, headers=owner.headers)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    seen(created["secret"])
+    return created
+
+
+async def emit(
+    database: Database, tenant_id: str, type_: str = "test.Happened", **data: Any
+) -> str:
+    """An event of the tenant, written as every state change writes one."""
+    async with database.session() as session:
+        event = events.record(session, type_, tenant_id=tenant_id, data=data)
+    return event.id
+
+
+async def count(database: Database, model: Any, *where: Any) -> int:
+    async with database.session() as session:
+        return int(
+            (
+                await session.execute(select(func.count()).select_from(model).where(*where))
+            ).scalar_one()
+        )
+
+
+async def deliveries(database: Database, *where: Any) -> list[WebhookDelivery]:
+    async with database.session() as session:
+        query = select(WebhookDelivery).where(*where).order_by(WebhookDelivery.created_at)
+        return list((await session.execute(query)).scalars())
+
+
+async def attempts(database: Database, *where: Any) -> list[WebhookAttempt]:
+    async with database.session() as session:
+        query = select(WebhookAttempt).where(*where).order_by(WebhookAttempt.created_at)
+        return list((await session.execute(query)).scalars())
+
+
+@asynccontextmanager
+async def dispatching(settings: Settings, **options: Any) -> AsyncIterator[Dispatcher]:
+    """A dispatcher on the application's own database role, running until the block ends."""
+    database = Database(settings.resolved_database_url)
+    dispatcher = Dispatcher(database, settings, **options)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+        await task
+        await database.dispose()
