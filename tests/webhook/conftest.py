@@ -53,7 +53,7 @@ class Receiver:
     port: int
     calls: list[Call] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
-    reply: Reply = lambda call: (200, {}, b"ok")  # noqa: E731
+    reply: Reply = lambda call: (200, {}, b"ok")
     connections: set[tuple[str, int]] = field(default_factory=set)
 
     def url(self, path: str = "/hook") -> str:

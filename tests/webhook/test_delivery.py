@@ -3,17 +3,22 @@ never lost, never blocked behind another endpoint."""
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from datetime import timedelta
+from typing import Any
 
-import httpx
+from sqlalchemy import select
 
 from tenantry.config import Settings
 from tenantry.db import Database
-from tenantry.kit.clock import clock
-from tenantry.models import WebhookDelivery, WebhookMessage
+from tenantry.flag import service as flags
+from tenantry.kit.clock import clock, utcnow
+from tenantry.models import Event, MailMessage, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from tenantry.webhook.schedule import DELAYS, MAX_ATTEMPTS
+from tests.conftest import AppFactory
 from tests.fixtures.workers import wait_for
 from tests.webhook.conftest import (
+    Call,
     Owner,
     Receiver,
     attempts,
@@ -25,34 +30,338 @@ from tests.webhook.conftest import (
 )
 
 
+async def _calls(receiver: Receiver, n: int) -> None:
+    async def arrived() -> bool:
+        return len(receiver.calls) >= n
+
+    await wait_for(arrived)
+
+
+async def _attempted(database: Database, n: int) -> None:
+    async def made() -> bool:
+        return len(await attempts(database)) >= n
+
+    await wait_for(made)
+
+
+async def _endpoint(database: Database, endpoint_id: str) -> WebhookEndpoint:
+    async with database.session() as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        assert endpoint is not None
+        return endpoint
+
+
 async def test_a_tenant_event_arrives_signed_and_verifies_with_the_library(
-    client_for: object,
+    client_for: AppFactory,
     database: Database,
     webhook_settings: Settings,
     owner: Owner,
     receiver: Receiver,
 ) -> None:
-    async with client_for(webhook_settings) as client:  # type: ignore[operator]
+    async with client_for(webhook_settings) as client:
         endpoint = await register(client, owner, receiver.url())
     receiver.secrets = [endpoint["secret"]]
     event_id = await emit(database, owner.tenant.id, "test.Happened", n=1)
     async with dispatching(webhook_settings):
-        await wait_for(lambda: _arrived(receiver, 1))
+        await _calls(receiver, 1)
+        await _attempted(database, 1)
     (call,) = receiver.calls
     assert call.verified_with == [endpoint["secret"]]
     assert call.headers["content-type"] == "application/json"
     assert call.message_id.startswith("msg_")
     document = call.document
+    assert set(document) == {"type", "timestamp", "data"}
     assert document["type"] == "test.Happened"
     assert document["data"]["event_id"] == event_id and document["data"]["n"] == 1
     (attempt,) = await attempts(database)
-    assert (attempt.status, attempt.response_status, attempt.trigger) == (
+    assert (attempt.status, attempt.response_status, attempt.trigger, attempt.attempt) == (
         "succeeded",
         200,
         "scheduled",
+        1,
     )
+    assert attempt.response_excerpt == "ok"
     assert await count(database, WebhookMessage) == 1
 
 
-async def _arrived(receiver: Receiver, n: int) -> bool:
-    return len(receiver.calls) >= n
+async def test_during_a_rotation_both_secrets_sign_and_after_it_only_the_new(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    async with client_for(webhook_settings) as client:
+        endpoint = await register(client, owner, receiver.url())
+        rotated = await client.post(
+            f"{owner.base}/{endpoint['id']}/rotate-secret",
+            json={"grace": "1h"},
+            headers=owner.headers,
+        )
+    assert rotated.status_code == 200
+    new_secret = rotated.json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != endpoint["secret"]
+    receiver.secrets = [endpoint["secret"], new_secret]
+    await emit(database, owner.tenant.id)
+    async with dispatching(webhook_settings):
+        await _calls(receiver, 1)
+        clock.advance(timedelta(hours=1, seconds=1))
+        await emit(database, owner.tenant.id)
+        await _calls(receiver, 2)
+    during, after = receiver.calls
+    # A receiver still holding either secret verifies the request made during the grace.
+    assert during.verified_with == [endpoint["secret"], new_secret]
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    assert after.verified_with == [new_secret]
+
+
+async def test_failures_follow_the_schedule_then_the_delivery_fails(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    receiver.reply = lambda call: (500, {}, b"broken")
+    async with client_for(webhook_settings) as client:
+        await register(client, owner, receiver.url())
+    await emit(database, owner.tenant.id)
+    async with dispatching(webhook_settings):
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            await _attempted(database, attempt)
+            made = (await attempts(database))[-1]
+            assert made.status == "failed" and made.response_status == 500
+            if attempt == MAX_ATTEMPTS:
+                assert made.next_attempt_at is None
+                break
+            waited = (made.next_attempt_at - made.created_at).total_seconds()  # type: ignore[operator]
+            scheduled = DELAYS[attempt - 1].total_seconds()
+            assert 0.8 * scheduled <= waited <= 1.2 * scheduled
+            clock.advance(timedelta(seconds=waited + 1))
+    (delivery,) = await deliveries(database)
+    assert (delivery.status, delivery.attempts) == ("failed", MAX_ATTEMPTS)
+    assert len(receiver.ids()) == 1  # every attempt carried the same webhook-id
+
+
+async def test_retry_after_is_heard_within_once_and_twice_the_scheduled_delay(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    answers = iter([(429, {"Retry-After": "8"}), (503, {"Retry-After": "3600"})])
+
+    def reply(call: Call) -> tuple[int, dict[str, str], bytes]:
+        status, headers = next(answers, (200, {}))
+        return status, headers, b""
+
+    receiver.reply = reply
+    async with client_for(webhook_settings) as client:
+        await register(client, owner, receiver.url())
+    await emit(database, owner.tenant.id)
+    async with dispatching(webhook_settings):
+        await _attempted(database, 1)
+        first = (await attempts(database))[0]
+        asked = (first.next_attempt_at - first.created_at).total_seconds()  # type: ignore[operator]
+        assert asked == 8  # asked for 8 s, within [5 s, 10 s]: exactly as asked
+        clock.advance(timedelta(seconds=9))
+        await _attempted(database, 2)
+        second = (await attempts(database))[1]
+        clamped = second.next_attempt_at - second.created_at  # type: ignore[operator]
+        assert clamped == 2 * DELAYS[1]  # asked for an hour, after 5 min: held to 10 min
+        clock.advance(clamped + timedelta(seconds=1))
+        await _attempted(database, 3)
+    assert [a.status for a in await attempts(database)] == ["failed", "failed", "succeeded"]
+
+
+async def test_410_gone_disables_the_endpoint_at_once_and_tells_the_owners(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    receiver.reply = lambda call: (410, {}, b"")
+    async with client_for(webhook_settings) as client:
+        endpoint = await register(client, owner, receiver.url())
+    await emit(database, owner.tenant.id)
+    async with dispatching(webhook_settings):
+        await _attempted(database, 1)
+    disabled = await _endpoint(database, endpoint["id"])
+    assert (disabled.status, disabled.disabled_reason) == ("disabled", "gone")
+    (delivery,) = await deliveries(database)
+    assert delivery.status == "failed"
+    await _disabled_event_and_mail(database, owner, endpoint["id"], "gone")
+
+
+async def _disabled_event_and_mail(
+    database: Database, owner: Owner, endpoint_id: str, reason: str
+) -> None:
+    async with database.session() as session:
+        (event,) = (
+            await session.execute(select(Event).where(Event.type == "webhook.EndpointDisabled"))
+        ).scalars()
+        mails = list(
+            (
+                await session.execute(
+                    select(MailMessage).where(MailMessage.template == "webhook_disabled")
+                )
+            ).scalars()
+        )
+    assert event.tenant_id == owner.tenant.id and event.data["endpoint_id"] == endpoint_id
+    assert event.data["reason"].startswith(reason)
+    assert len(mails) == 1 and mails[0].tenant_id == owner.tenant.id
+
+
+async def test_five_days_without_a_success_disable_the_endpoint_and_mail_the_owners(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    receiver.reply = lambda call: (503, {}, b"")
+    async with client_for(webhook_settings) as client:
+        endpoint = await register(client, owner, receiver.url())
+    await emit(database, owner.tenant.id)
+    async with dispatching(webhook_settings):
+        await _attempted(database, 1)
+        clock.advance(timedelta(days=4, hours=23))
+        await emit(database, owner.tenant.id)
+        await _attempted(database, 3)  # the new message, and the first one's retry
+        assert (await _endpoint(database, endpoint["id"])).enabled
+        clock.advance(timedelta(hours=1))
+        await emit(database, owner.tenant.id)
+        await _attempted(database, 4)
+
+        async def off() -> bool:
+            return not (await _endpoint(database, endpoint["id"])).enabled
+
+        await wait_for(off)
+    disabled = await _endpoint(database, endpoint["id"])
+    assert disabled.disabled_reason == "failing: no success in 5 days"
+    await _disabled_event_and_mail(database, owner, endpoint["id"], "failing")
+    # Its messages wait for it: none is dropped by the disabling.
+    assert await count(database, WebhookDelivery, WebhookDelivery.status == "pending") >= 1
+
+
+async def test_a_receiver_down_for_an_hour_gets_every_event_once_it_is_back(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    up = threading.Event()
+    receiver.reply = lambda call: (200, {}, b"") if up.is_set() else (503, {}, b"down")
+    async with client_for(webhook_settings) as client:
+        await register(client, owner, receiver.url())
+    sent = [await emit(database, owner.tenant.id, n=i) for i in range(5)]
+    async with dispatching(webhook_settings):
+        await _attempted(database, 5)
+        for _ in range(12):  # an hour, five minutes at a time
+            clock.advance(timedelta(minutes=5))
+            await _settled(database)
+        up.set()
+        clock.advance(timedelta(hours=3))
+
+        async def all_delivered() -> bool:
+            return (
+                await count(database, WebhookDelivery, WebhookDelivery.status == "succeeded") == 5
+            )
+
+        await wait_for(all_delivered)
+    succeeded = [call for call in receiver.calls if up.is_set() and call.document]
+    delivered = {call.document["data"]["event_id"] for call in succeeded}
+    assert delivered == set(sent)
+    assert len(receiver.ids()) == 5  # deduplicated by webhook-id: one id per event
+
+
+async def _settled(database: Database) -> None:
+    """Nothing due is left undelivered (every due delivery was attempted)."""
+
+    async def quiet() -> bool:
+        due = WebhookDelivery.status.in_(["pending", "delivering"])
+        now = utcnow()
+        return (
+            await count(
+                database,
+                WebhookDelivery,
+                due,
+                (WebhookDelivery.next_attempt_at <= now) | (WebhookDelivery.status == "delivering"),
+            )
+            == 0
+        )
+
+    await wait_for(quiet)
+
+
+async def test_a_slow_endpoint_does_not_delay_a_fast_one(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    released = threading.Event()
+    slow_started: list[str] = []
+
+    def reply(call: Call) -> tuple[int, dict[str, str], bytes]:
+        if call.path == "/slow":
+            slow_started.append(call.message_id)
+            released.wait(10)  # answers after 10 s, unless the test is done sooner
+        return 200, {}, b""
+
+    receiver.reply = reply
+    async with client_for(webhook_settings) as client:
+        await register(client, owner, receiver.url("/slow"))
+        await register(client, owner, receiver.url("/fast"))
+    for i in range(30):
+        await emit(database, owner.tenant.id, n=i)
+    try:
+        async with dispatching(webhook_settings):
+
+            async def fast_done() -> bool:
+                return sum(call.path == "/fast" for call in receiver.calls) == 30
+
+            await wait_for(fast_done)
+            # Every fast delivery arrived while the slow endpoint had not answered once.
+            assert not any(call.path == "/slow" for call in receiver.calls)
+            # And the slow one holds no more than its own cap of slots.
+            assert len(slow_started) == webhook_settings.webhook_max_in_flight_per_endpoint
+            released.set()
+    finally:
+        released.set()
+
+
+async def test_the_delivery_flag_holds_deliveries_without_losing_them(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    async with client_for(webhook_settings) as client:
+        await register(client, owner, receiver.url())
+    async with database.session() as session:
+        await flags.set_flag(
+            session, "webhooks.delivery", False, reason="receiver flood", by="test"
+        )
+    await emit(database, owner.tenant.id)
+    async with dispatching(webhook_settings) as dispatcher:
+        # It reads the switches before its first claim: held from the start, it claims nothing.
+        await wait_for(_held(dispatcher))
+        assert receiver.calls == []
+        (held,) = await deliveries(database)
+        assert held.status == "pending"
+        async with database.session() as session:
+            await flags.set_flag(session, "webhooks.delivery", True, reason="over", by="test")
+        await _calls(receiver, 1)
+
+
+def _held(dispatcher: Any) -> Any:
+    async def held() -> bool:
+        return bool(dispatcher.held)
+
+    return held

@@ -25,6 +25,7 @@ from tenantry.cli import (
     slugs,
     tenants,
     token,
+    webhooks,
 )
 from tenantry.cli.denials import denials
 from tenantry.cli.migrate import migrate
@@ -82,3 +83,4 @@ app.command()(backup.backup)
 app.command()(backup.restore)
 app.command()(doctor.doctor)
 app.add_typer(incidents.app, name="incident")
+app.add_typer(webhooks.app, name="webhooks")

@@ -28,6 +28,8 @@ from tenantry.mail.backends import SmtpBackend, build_backend
 from tenantry.mail.service import SEAL_PURPOSE as MAIL_SEAL
 from tenantry.models import IntegrationKey, KeyStatus, MailMessage, QueueState, SigningKey
 from tenantry.ops import slo
+from tenantry.webhook import service as webhook_service
+from tenantry.webhook.attempts import receiver_gave_up
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 TIMEOUT_S = 5.0
@@ -257,6 +259,26 @@ async def secret_rotation_check(settings: Settings, database: Database) -> list[
     return [Check("secret_rotation", OK, detail, "drop TENANTRY_PREVIOUS_SECRET_KEYS after that")]
 
 
+async def webhooks_check(_: Settings, database: Database) -> list[Check]:
+    """Endpoints their receivers gave up on (410, days of failures) and the waiting backlog."""
+    async with database.reader(cross_tenant="doctor") as session:
+        disabled = await webhook_service.disabled_endpoints(session)
+        waiting, busiest = await webhook_service.backlog(session, top=3)
+    checks = []
+    gave_up = [e for e in disabled if receiver_gave_up(e)]
+    if gave_up:
+        named = ", ".join(f"{e.id} ({e.tenant_id}: {e.disabled_reason})" for e in gave_up[:5])
+        action = (
+            "fix the receiver, then `tenantry webhooks enable ID` and `webhooks retry-failed ID`"
+        )
+        checks.append(Check("webhook_endpoints_disabled", WARN, named, action))
+    detail = f"{waiting} deliveries waiting" + (
+        "; most: " + ", ".join(f"{e} {n}" for e, n in busiest) if busiest else ""
+    )
+    checks.append(Check("webhook_backlog", OK, detail))
+    return checks
+
+
 def password_hashing() -> Check:
     """Hash one password with the deployment's Argon2id parameters and time it."""
     hasher = PasswordHasher()
@@ -285,6 +307,7 @@ PROBES: tuple[Probe, ...] = (
     signing_keys_check,
     queue_check,
     switches_check,
+    webhooks_check,
     secret_rotation_check,
     password_check,
 )

@@ -14,11 +14,18 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.job.service import refresh_depth_gauges
 from tenantry.mail import service as mail_service
-from tenantry.metrics import MAIL_BACKLOG, SIGNUP_SESSIONS, render_latest
+from tenantry.metrics import (
+    MAIL_BACKLOG,
+    SIGNUP_SESSIONS,
+    WEBHOOK_BACKLOG,
+    WEBHOOK_ENDPOINTS_DISABLED,
+    render_latest,
+)
 from tenantry.ops import service
 from tenantry.ops.service import HealthReport
 from tenantry.signup.service import count_by_status
 from tenantry.state import state_of
+from tenantry.webhook import service as webhook_service
 
 router = APIRouter(tags=["ops"])
 
@@ -90,6 +97,13 @@ async def refresh_database_gauges(database: Database, settings: Settings) -> Non
     async with database.session(cross_tenant="health") as session:
         counts = await count_by_status(session)
         MAIL_BACKLOG.set(await mail_service.backlog(session, settings))
+        waiting, busiest = await webhook_service.backlog(session)
+        disabled = len(await webhook_service.disabled_endpoints(session))
+    WEBHOOK_BACKLOG.clear()
+    WEBHOOK_BACKLOG.labels("all").set(waiting)
+    for endpoint_id, count in busiest:
+        WEBHOOK_BACKLOG.labels(endpoint_id).set(count)
+    WEBHOOK_ENDPOINTS_DISABLED.set(disabled)
     SIGNUP_SESSIONS.clear()
     for status, count in counts.items():
         SIGNUP_SESSIONS.labels(status).set(count)

@@ -26,6 +26,8 @@ from tenantry.webhook.transitions import Claimed
 
 endpoints = cast(Table, WebhookEndpoint.__table__)
 GONE = 410
+GONE_REASON = "gone"
+FAILING_REASON = "failing"
 DISABLED_EVENT = "webhook.EndpointDisabled"
 DISABLED_TEMPLATE = "webhook_disabled"
 MAX_ERROR_CHARS = 500
@@ -131,12 +133,18 @@ async def _failed(
         )
     ).scalar_one_or_none()
     if gone:
-        await disable(session, settings, endpoint_id, reason="gone")
+        await disable(session, settings, endpoint_id, reason=GONE_REASON)
     elif since is not None and now - since >= settings.webhook_disable_after:
         days = settings.webhook_disable_after.total_seconds() / 86400
-        await disable(
-            session, settings, endpoint_id, reason=f"failing: no success in {days:g} days"
-        )
+        reason = f"{FAILING_REASON}: no success in {days:g} days"
+        await disable(session, settings, endpoint_id, reason=reason)
+
+
+def receiver_gave_up(endpoint: WebhookEndpoint) -> bool:
+    """Disabled because of its receiver's answers, not by a person."""
+    return not endpoint.enabled and (endpoint.disabled_reason or "").startswith(
+        (GONE_REASON, FAILING_REASON)
+    )
 
 
 async def disable(

@@ -68,6 +68,11 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         database.listen(fanout.TOPIC, lambda _: self._kick.set())
 
+    @property
+    def held(self) -> bool:
+        """Whether the `webhooks.delivery` flag holds this dispatcher's claims now."""
+        return self._held
+
     def stop(self) -> None:
         self._stopping.set()
         self._kick.set()

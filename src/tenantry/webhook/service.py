@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit import trail
@@ -141,9 +141,7 @@ async def update_endpoint(
     if "url" in changes and changes["url"] != endpoint.url:
         await check_url(settings, resolver, changes["url"])
     if "enabled" in changes:
-        await transitions.set_endpoint_enabled(
-            session, endpoint, bool(changes["enabled"]), reason=f"disabled by {by}"
-        )
+        await set_enabled(session, endpoint, bool(changes["enabled"]), by=by)
     for field in ("url", "description", "event_types", "rate_limit_per_s"):
         if field in changes:
             setattr(endpoint, field, changes[field])
@@ -176,6 +174,20 @@ async def operator_update(
         after=describe(endpoint),
     )
     return endpoint
+
+
+async def set_enabled(
+    session: AsyncSession,
+    endpoint: WebhookEndpoint,
+    enabled: bool,
+    *,
+    by: str,
+    reason: str | None = None,
+) -> bool:
+    """Switch deliveries to the endpoint on or off; False when it already was. While off
+    its messages wait, pending, for it."""
+    why = f"disabled by {by}" + (f": {reason}" if reason else "")
+    return await transitions.set_endpoint_enabled(session, endpoint, enabled, reason=why)
 
 
 async def delete_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> None:
@@ -269,3 +281,32 @@ async def recover(
     for start in range(0, len(ids), RECOVER_BATCH):
         resent += await transitions.resend(session, ids[start : start + RECOVER_BATCH])
     return resent
+
+
+async def backlog(session: AsyncSession, *, top: int = 10) -> tuple[int, list[tuple[str, int]]]:
+    """Deliveries waiting (pending or in flight): in all, and the `top` endpoints with most."""
+    waiting = WebhookDelivery.status.in_(
+        [DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERING.value]
+    )
+    total = (await session.execute(select(func.count()).where(waiting))).scalar_one()
+    n = func.count().label("n")
+    rows = await session.execute(
+        select(WebhookDelivery.endpoint_id, n)
+        .where(waiting)
+        .group_by(WebhookDelivery.endpoint_id)
+        .order_by(n.desc())
+        .limit(top)
+    )
+    return int(total), [(str(endpoint), int(count)) for endpoint, count in rows.all()]
+
+
+async def disabled_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
+    return list(
+        (
+            await session.execute(
+                select(WebhookEndpoint)
+                .where(WebhookEndpoint.status == EndpointStatus.DISABLED.value)
+                .order_by(WebhookEndpoint.updated_at.desc())
+            )
+        ).scalars()
+    )
