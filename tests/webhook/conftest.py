@@ -126,6 +126,7 @@ def webhook_settings(database_url: str, tmp_path: Path) -> Settings:
 class Owner:
     tenant: Tenant
     token: str
+    user_id: str
 
     @property
     def headers(self) -> dict[str, str]:
@@ -140,7 +141,13 @@ class Owner:
 async def owner(database: Database, webhook_settings: Settings) -> Owner:
     tenant = await create_tenant(database)
     user = await create_member(database, tenant.id, "owner")
-    return Owner(tenant, tokens_for(webhook_settings, user.id, tenant.id, "owner"))
+    return Owner(tenant, tokens_for(webhook_settings, user.id, tenant.id, "owner"), user.id)
+
+
+def signed_in_now(owner: Owner, settings: Settings) -> dict[str, str]:
+    """The owner's headers with a token minted now (after a test moved the clock)."""
+    token = tokens_for(settings, owner.user_id, owner.tenant.id, "owner")
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def register(client: Any, owner: Owner, url: str, **body: Any) -> dict[str, Any]:
