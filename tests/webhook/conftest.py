@@ -159,7 +159,7 @@ async def register(client: Any, owner: Owner, url: str, **body: Any) -> dict[str
 
 
 async def emit(
-    database: Database, tenant_id: str, type_: str = "test.Happened", **data: Any
+    database: Database, tenant_id: str | None, type_: str = "test.Happened", **data: Any
 ) -> str:
     """An event of the tenant, written as every state change writes one."""
     async with database.session() as session:

@@ -1,0 +1,116 @@
+"""`tenantry webhooks`: the runbook's commands, run as the real CLI beside the database."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from tenantry.config import Settings
+from tenantry.db import Database
+from tenantry.kit.clock import utcnow
+from tenantry.models import AuditRecord, WebhookAttempt, WebhookDelivery
+from tests.conftest import AppFactory
+from tests.fixtures.cli import run_tenantry
+from tests.webhook.conftest import Owner, Receiver, count, deliveries, emit, register
+
+
+async def _failed_delivery(database: Database, owner: Owner, endpoint_id: str) -> str:
+    """A message whose every attempt failed an hour ago."""
+    await emit(database, owner.tenant.id)
+    (delivery,) = await deliveries(database)
+    now = utcnow()
+    async with database.session() as session:
+        session.add(
+            WebhookAttempt(
+                id="wha_cli",
+                tenant_id=owner.tenant.id,
+                endpoint_id=endpoint_id,
+                delivery_id=delivery.id,
+                message_id=delivery.message_id,
+                event_type="test.Happened",
+                attempt=8,
+                status="failed",
+                response_status=503,
+                duration_ms=12,
+                trigger="scheduled",
+                created_at=now - timedelta(hours=1),
+            )
+        )
+    async with database.session() as session:
+        # Seeded as the dispatcher leaves a spent schedule (tests may write any state).
+        await session.execute(
+            WebhookDelivery.__table__.update()  # type: ignore[attr-defined]
+            .where(WebhookDelivery.id == delivery.id)
+            .values({"status": "failed", "attempts": 8, "next_attempt_at": None})
+        )
+    return delivery.message_id
+
+
+async def test_list_attempts_retry_failed_disable_enable(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    async with client_for(webhook_settings) as client:
+        endpoint = await register(client, owner, receiver.url(), event_types=["test.*"])
+    message_id = await _failed_delivery(database, owner, endpoint["id"])
+
+    code, output = await run_tenantry(
+        webhook_settings, "webhooks", "list", "--tenant", owner.tenant.id, "--json"
+    )
+    assert code == 0, output
+    (listed,) = json.loads(output)
+    assert (listed["id"], listed["event_types"], listed["enabled"]) == (
+        endpoint["id"],
+        "test.*",
+        True,
+    )
+    assert endpoint["secret"] not in output
+
+    code, output = await run_tenantry(
+        webhook_settings, "webhooks", "attempts", endpoint["id"], "--status", "failed", "--json"
+    )
+    assert code == 0, output
+    (attempt,) = json.loads(output)
+    assert (attempt["message_id"], attempt["response_status"]) == (message_id, 503)
+
+    code, output = await run_tenantry(
+        webhook_settings, "webhooks", "retry-failed", endpoint["id"], "--since", "2h",
+        "--reason", "receiver fixed",
+    )  # fmt: skip
+    assert code == 0 and "1 failed messages" in output, output
+    (delivery,) = await deliveries(database)
+    assert (delivery.status, delivery.trigger) == ("pending", "manual")
+
+    code, output = await run_tenantry(
+        webhook_settings, "webhooks", "disable", endpoint["id"], "--reason", "flooding us"
+    )
+    assert code == 0, output
+    code, output = await run_tenantry(webhook_settings, "webhooks", "disable", endpoint["id"])
+    assert code == 0 and "already" in output
+    code, output = await run_tenantry(webhook_settings, "webhooks", "enable", endpoint["id"])
+    assert code == 0, output
+
+    async with database.session() as session:
+        actions = [
+            (r.action, r.target, r.reason)
+            for r in (
+                await session.execute(select(AuditRecord).order_by(AuditRecord.seq))
+            ).scalars()
+        ]
+    assert actions == [
+        ("webhook_endpoint.retry_failed", endpoint["id"], "receiver fixed"),
+        ("webhook_endpoint.disable", endpoint["id"], "flooding us"),
+        ("webhook_endpoint.disable", endpoint["id"], None),
+        ("webhook_endpoint.enable", endpoint["id"], None),
+    ]
+
+
+async def test_an_unknown_endpoint_exits_1(webhook_settings: Settings, database: Database) -> None:
+    code, output = await run_tenantry(webhook_settings, "webhooks", "attempts", "whe_nope")
+    assert code == 1 and "whe_nope" in output
+    assert await count(database, AuditRecord) == 0
