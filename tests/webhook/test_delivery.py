@@ -365,3 +365,19 @@ def _held(dispatcher: Any) -> Any:
         return bool(dispatcher.held)
 
     return held
+
+
+async def test_deliveries_to_one_host_reuse_a_kept_alive_connection(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    async with client_for(webhook_settings) as client:
+        await register(client, owner, receiver.url())
+    async with dispatching(webhook_settings):
+        for n in range(1, 6):
+            await emit(database, owner.tenant.id, n=n)
+            await _attempted(database, n)  # answered and written: the connection is free
+    assert len(receiver.calls) == 5 and len(receiver.connections) == 1
