@@ -1,6 +1,7 @@
 """`make bench`: reference rows first, then Tenantry's, all in one run on this machine.
 
-BENCH_ONLY=http, access, invitations, signup, provisioning, jobs or funnel runs one part.
+BENCH_ONLY=http, access, invitations, signup, provisioning, jobs, funnel or webhooks runs one
+part.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import access, funnel, invitations, jobs, peers, provisioning
+from bench import access, funnel, invitations, jobs, peers, provisioning, webhooks
 from bench.harness import BIN, ROOT, Row, rss_mb, server, table, uvicorn_app, wrk
 from bench.trickle import SOCKETS, trickling
 from tests.fixtures.servers import PostgresServer, start_postgres
@@ -221,6 +222,10 @@ def main() -> None:
             print()
         if only in (None, "funnel"):
             print(funnel_rows(postgres))
+            print()
+        if only in (None, "webhooks"):
+            asyncio.run(create_database(postgres, "webhooks_bench"))
+            print(webhooks.run(postgres.url("webhooks_bench")))
     finally:
         postgres_servers.close()
 
