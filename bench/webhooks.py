@@ -216,7 +216,8 @@ def table(rates: list[Rate], latencies: list[Latency]) -> str:
     lines += [
         "",
         f"Event-to-delivery at idle, {LATENCY_SAMPLES} events one at a time, from the start "
-        "of the transaction writing the event to its arrival at the receiver. Target: p99 ≤ 100 ms.",
+        "of the transaction writing the event to its arrival at the receiver. "
+        "Target: p99 ≤ 100 ms.",
         "",
         "| backend | p50 ms | p99 ms |",
         "| --- | ---: | ---: |",
