@@ -5,11 +5,12 @@ success disable the endpoint, tell the tenant's owners, and write
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.config import Settings
@@ -54,73 +55,87 @@ class Result:
 
 
 async def record(
-    session: AsyncSession, settings: Settings, claimed: Claimed, result: Result
-) -> bool:
-    """Everything one attempt changes, in the caller's transaction. False when the lease
-    was lost meanwhile (the attempt is recorded; the delivery belongs to another)."""
+    session: AsyncSession, settings: Settings, outcomes: Sequence[tuple[Claimed, Result]]
+) -> None:
+    """Everything a batch of attempts changes, in the caller's transaction: the deliveries'
+    next states, one attempt row each, and their endpoints' health."""
     now = utcnow()
-    attempt = claimed.attempts + 1
-    retry_at = None
-    if not result.succeeded and not result.gone:
-        answer = result.answer
-        delay = next_delay(
-            attempt,
-            retry_after_s=answer.retry_after_s if answer else None,
-            status=answer.status if answer else None,
-        )
-        retry_at = now + delay if delay is not None else None
-    owned = await transitions.finish(
-        session, claimed, succeeded=result.succeeded, retry_at=retry_at
-    )
-    session.add(_attempt_row(claimed, attempt, result, now, retry_at))
-    if result.succeeded:
-        await _succeeded(session, claimed.endpoint_id, now)
-    else:
-        await _failed(session, settings, claimed.endpoint_id, now, gone=result.gone)
-    return owned
-
-
-def _attempt_row(
-    claimed: Claimed, attempt: int, result: Result, now: datetime, retry_at: datetime | None
-) -> WebhookAttempt:
-    answer = result.answer
-    return WebhookAttempt(
-        id=new_id("wha"),
-        tenant_id=claimed.tenant_id,
-        endpoint_id=claimed.endpoint_id,
-        delivery_id=claimed.id,
-        message_id=claimed.message_id,
-        event_type=claimed.event_type,
-        attempt=attempt,
-        status="succeeded" if result.succeeded else "failed",
-        response_status=answer.status if answer else None,
-        response_excerpt=answer.excerpt if answer else None,
-        duration_ms=result.duration_ms,
-        error=(result.error or "")[:MAX_ERROR_CHARS] or None,
-        trigger=claimed.trigger,
-        created_at=now,
-        next_attempt_at=retry_at,
-    )
-
-
-async def _succeeded(session: AsyncSession, endpoint_id: str, now: datetime) -> None:
-    stale = now.timestamp() - SUCCESS_STAMP_S
+    finished = [
+        transitions.Finished(claimed, result.succeeded, _retry_at(claimed, result, now))
+        for claimed, result in outcomes
+    ]
+    await transitions.finish(session, finished)
     await session.execute(
-        update(endpoints)
-        .where(
-            endpoints.c.id == endpoint_id,
-            or_(
-                endpoints.c.failing_since.is_not(None),
-                endpoints.c.last_success_at.is_(None),
-                endpoints.c.last_success_at < datetime.fromtimestamp(stale, now.tzinfo),
-            ),
-        )
-        .values(failing_since=None, last_success_at=now)
+        insert(WebhookAttempt),
+        [
+            _attempt_row(done, result, now)
+            for done, (_, result) in zip(finished, outcomes, strict=True)
+        ],
     )
+    await _health(session, settings, outcomes, now)
+
+
+def _retry_at(claimed: Claimed, result: Result, now: datetime) -> datetime | None:
+    if result.succeeded or result.gone:
+        return None
+    answer = result.answer
+    delay = next_delay(
+        claimed.attempts + 1,
+        retry_after_s=answer.retry_after_s if answer else None,
+        status=answer.status if answer else None,
+    )
+    return now + delay if delay is not None else None
+
+
+def _attempt_row(done: transitions.Finished, result: Result, now: datetime) -> dict[str, Any]:
+    claimed, answer = done.claimed, result.answer
+    return {
+        "id": new_id("wha"),
+        "tenant_id": claimed.tenant_id,
+        "endpoint_id": claimed.endpoint_id,
+        "delivery_id": claimed.id,
+        "message_id": claimed.message_id,
+        "event_type": claimed.event_type,
+        "attempt": claimed.attempts + 1,
+        "status": "succeeded" if result.succeeded else "failed",
+        "response_status": answer.status if answer else None,
+        "response_excerpt": answer.excerpt if answer else None,
+        "duration_ms": result.duration_ms,
+        "error": (result.error or "")[:MAX_ERROR_CHARS] or None,
+        "trigger": claimed.trigger,
+        "created_at": now,
+        "next_attempt_at": done.retry_at,
+    }
+
+
+async def _health(
+    session: AsyncSession,
+    settings: Settings,
+    outcomes: Sequence[tuple[Claimed, Result]],
+    now: datetime,
+) -> None:
+    """A success ends an endpoint's failure streak; a `410` disables it; a failure starts a
+    streak, and one five days long disables it."""
+    succeeded = {c.endpoint_id: c for c, r in outcomes if r.succeeded}
+    gone = {c.endpoint_id for c, r in outcomes if r.gone}
+    failed = {c.endpoint_id for c, r in outcomes if not r.succeeded} - set(succeeded) - gone
+    stale = now - timedelta(seconds=SUCCESS_STAMP_S)
+    for claimed in succeeded.values():
+        last = claimed.last_success_at
+        if claimed.failing_since is not None or last is None or last < stale:
+            await session.execute(
+                update(endpoints)
+                .where(endpoints.c.id == claimed.endpoint_id)
+                .values(failing_since=None, last_success_at=now)
+            )
+    for endpoint_id in sorted(gone):
+        await disable(session, settings, endpoint_id, reason=GONE_REASON)
+    for endpoint_id in sorted(failed):
+        await _failed(session, settings, endpoint_id, now)
 
 
 async def _failed(
-    session: AsyncSession, settings: Settings, endpoint_id: str, now: datetime, *, gone: bool
+    session: AsyncSession, settings: Settings, endpoint_id: str, now: datetime
 ) -> None:
     await session.execute(
         update(endpoints)
@@ -132,9 +147,7 @@ async def _failed(
             select(endpoints.c.failing_since).where(endpoints.c.id == endpoint_id)
         )
     ).scalar_one_or_none()
-    if gone:
-        await disable(session, settings, endpoint_id, reason=GONE_REASON)
-    elif since is not None and now - since >= settings.webhook_disable_after:
+    if since is not None and now - since >= settings.webhook_disable_after:
         days = settings.webhook_disable_after.total_seconds() / 86400
         reason = f"{FAILING_REASON}: no success in {days:g} days"
         await disable(session, settings, endpoint_id, reason=reason)

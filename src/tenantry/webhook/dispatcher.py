@@ -3,13 +3,14 @@
 It runs in every worker process beside the job worker. One loop claims as many
 deliveries as it has free slots (`TENANTRY_WEBHOOK_CONCURRENCY`), fairly over
 endpoints and tenants and never past an endpoint's in-flight cap, so a slow or
-failing receiver holds only its own slots. Each delivery is sent and its outcome
-written in its own short transaction (SQLite's group commit joins concurrent
-ones). A commit that wrote deliveries wakes it at once: in this process through
-the database's publish, elsewhere through PostgreSQL's NOTIFY; it polls each
-second otherwise. The `webhooks.delivery` flag holds every claim; a suspended
-tenant's deliveries wait. A dispatcher that dies mid-delivery leaves a lease that
-runs out, and the delivery goes again with the same `webhook-id`.
+failing receiver holds only its own slots. A flusher writes the outcomes of every
+attempt that finished meanwhile in one transaction (group commit, as the job worker
+does); a delivery stays `delivering`, under its lease, until then. A commit that
+wrote deliveries wakes the dispatcher at once: in this process through the
+database's publish, elsewhere through PostgreSQL's NOTIFY; it polls each second
+otherwise. The `webhooks.delivery` flag holds every claim; a suspended tenant's
+deliveries wait. A dispatcher that dies mid-delivery leaves a lease that runs out,
+and the delivery goes again with the same `webhook-id`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Dispatcher:
         )
         self.limiter = RateLimiter(settings.redis_url)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._outcomes: list[tuple[Claimed, attempts.Result]] = []
+        self._outcomes_ready = asyncio.Event()
         self._held = False
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -79,7 +82,10 @@ class Dispatcher:
 
     async def run(self) -> None:
         structlog.contextvars.clear_contextvars()
-        background = [asyncio.create_task(self._maintenance_loop(), name="webhook-maintenance")]
+        background = [
+            asyncio.create_task(self._maintenance_loop(), name="webhook-maintenance"),
+            asyncio.create_task(self._flush_loop(), name="webhook-flush"),
+        ]
         if self.database.is_postgres:
             background.append(
                 asyncio.create_task(
@@ -90,6 +96,7 @@ class Dispatcher:
             await self._refresh_held()
             await self._claim_loop()
             await self._drain()
+            await self._flush()
         finally:
             for task in background:
                 task.cancel()
@@ -131,7 +138,8 @@ class Dispatcher:
             if await self._over_rate(claimed):
                 return
             result = await self._send(claimed)
-            await self._write(claimed, result)
+            self._outcomes.append((claimed, result))
+            self._outcomes_ready.set()
         except Exception as exc:  # the lease runs out and the delivery goes again
             log.warning("webhook_delivery_crashed", error=f"{type(exc).__name__}: {exc}")
         finally:
@@ -174,18 +182,26 @@ class Dispatcher:
         WEBHOOK_ATTEMPTS.labels(outcome).inc()
         return attempts.Result(answer, error, int(elapsed * 1000))
 
-    async def _write(self, claimed: Claimed, result: attempts.Result) -> None:
-        for attempt in range(3):
-            try:
-                async with self.database.session(tenant_id=claimed.tenant_id) as session:
-                    if not await attempts.record(session, self.settings, claimed, result):
-                        log.warning("webhook_lease_lost", delivery_id=claimed.id)
-                return
-            except Exception as exc:
-                if attempt == 2:
-                    raise
-                log.warning("webhook_outcome_write_failed", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(ERROR_BACKOFF_S)
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._outcomes_ready.wait()
+            self._outcomes_ready.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write the outcomes waiting; on a failure keep them for the next try (their leases
+        run meanwhile: past them, the deliveries go again)."""
+        batch, self._outcomes = self._outcomes, []
+        if not batch:
+            return
+        try:
+            async with self.database.session(cross_tenant="webhooks") as session:
+                await attempts.record(session, self.settings, batch)
+        except Exception as exc:
+            log.warning("webhook_outcome_write_failed", error=f"{type(exc).__name__}: {exc}")
+            self._outcomes = batch + self._outcomes
+            await asyncio.sleep(ERROR_BACKOFF_S)
+            self._outcomes_ready.set()
 
     async def _maintenance_loop(self) -> None:
         while True:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.errors import TenantryError
@@ -92,6 +92,8 @@ class Claimed:
     previous_secret_sealed: str | None
     previous_secret_expires_at: datetime | None
     rate_limit_per_s: int | None
+    failing_since: datetime | None  # the endpoint's health, as claimed
+    last_success_at: datetime | None
 
 
 def _due(now: datetime) -> list[Any]:
@@ -180,6 +182,8 @@ async def claim(
             endpoints.c.previous_secret_sealed,
             endpoints.c.previous_secret_expires_at,
             endpoints.c.rate_limit_per_s,
+            endpoints.c.failing_since,
+            endpoints.c.last_success_at,
         )
         .join(messages, messages.c.id == deliveries.c.message_id)
         .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
@@ -202,6 +206,8 @@ async def claim(
             row.previous_secret_sealed,
             row.previous_secret_expires_at,
             row.rate_limit_per_s,
+            row.failing_since,
+            row.last_success_at,
         )
         for row in rows
     ]
@@ -215,33 +221,54 @@ def _held(claimed: Claimed) -> list[Any]:
     ]
 
 
-async def finish(
-    session: AsyncSession,
-    claimed: Claimed,
-    *,
-    succeeded: bool,
-    retry_at: datetime | None,
-) -> bool:
-    """Write one attempt's outcome: succeeded; pending again at `retry_at`; else failed.
-    False when the lease was lost (another dispatcher owns the delivery now)."""
-    if succeeded:
-        status, next_at = D.SUCCEEDED, None
-    else:
-        status, next_at = (D.PENDING, retry_at) if retry_at is not None else (D.FAILED, None)
-    won = await session.execute(
+@dataclass(frozen=True)
+class Finished:
+    """How one claimed attempt ended: succeeded; else again at `retry_at`, or failed."""
+
+    claimed: Claimed
+    succeeded: bool
+    retry_at: datetime | None
+
+    @property
+    def status(self) -> DeliveryStatus:
+        if self.succeeded:
+            return D.SUCCEEDED
+        return D.PENDING if self.retry_at is not None else D.FAILED
+
+
+async def finish(session: AsyncSession, outcomes: Sequence[Finished]) -> None:
+    """Write attempts' outcomes in one statement, each only while its lease still holds:
+    an outcome of a delivery another dispatcher took over changes nothing."""
+    lease_type = deliveries.c.lease_expires_at.type
+    statement = (
         update(deliveries)
-        .where(*_held(claimed))
+        .where(
+            deliveries.c.id == bindparam("b_id"),
+            deliveries.c.status == D.DELIVERING.value,
+            deliveries.c.lease_expires_at == bindparam("b_lease", type_=lease_type),
+        )
         .values(
-            status=status.value,
-            attempts=claimed.attempts + 1,
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
             trigger="scheduled",
-            next_attempt_at=next_at,
+            next_attempt_at=bindparam("b_next", type_=lease_type),
             lease_expires_at=None,
             updated_at=utcnow(),
         )
-        .returning(deliveries.c.id)
     )
-    return won.scalar_one_or_none() is not None
+    await session.execute(
+        statement,
+        [
+            {
+                "b_id": o.claimed.id,
+                "b_lease": o.claimed.lease_expires_at,
+                "b_status": o.status.value,
+                "b_attempts": o.claimed.attempts + 1,
+                "b_next": o.retry_at,
+            }
+            for o in outcomes
+        ],
+    )
 
 
 async def put_back(session: AsyncSession, claimed: Claimed, *, at: datetime) -> None:
