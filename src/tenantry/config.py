@@ -146,7 +146,8 @@ class Settings(BaseSettings):
     webhook_timeout: Duration = timedelta(seconds=15)  # a 2xx within this is a success
     webhook_concurrency: int = Field(default=50, ge=1)  # deliveries in flight per worker
     webhook_max_in_flight_per_endpoint: int = Field(default=10, ge=1)  # over all workers
-    webhook_lease: Duration = timedelta(seconds=60)  # a delivery's claim, then reclaimed
+    # A delivery's claim, renewed while its dispatcher lives; a dead one's is taken back.
+    webhook_lease: Duration = timedelta(seconds=30)
     webhook_disable_after: Duration = timedelta(days=5)  # without a success: disabled
     webhook_rotation_grace: Duration = timedelta(hours=24)  # both secrets sign meanwhile
 

@@ -83,6 +83,9 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer)  # attempts made (recorded) so far
     trigger: Mapped[str] = mapped_column(String(16))  # of the next attempt: scheduled|manual
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # While delivering: the claim's token (what its outcome must match) and its lease,
+    # renewed by the dispatcher holding it, taken back by any once it runs out.
+    claim_token: Mapped[str | None] = mapped_column(String(40))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

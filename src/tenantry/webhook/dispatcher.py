@@ -5,7 +5,7 @@ deliveries as it has free slots (`TENANTRY_WEBHOOK_CONCURRENCY`), fairly over
 endpoints and tenants and never past an endpoint's in-flight cap, so a slow or
 failing receiver holds only its own slots. A flusher writes the outcomes of every
 attempt that finished meanwhile in one transaction (group commit, as the job worker
-does); a delivery stays `delivering`, under its lease, until then. A commit that
+does); a delivery stays `delivering`, under a lease its heartbeat renews, until then. A commit that
 wrote deliveries wakes the dispatcher at once: in this process through the
 database's publish, elsewhere through PostgreSQL's NOTIFY; it polls each second
 otherwise. The `webhooks.delivery` flag holds every claim; a suspended tenant's
@@ -65,6 +65,7 @@ class Dispatcher:
         self.limiter = RateLimiter(settings.redis_url)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._outcomes: list[tuple[Claimed, attempts.Result]] = []
+        self._held_claims: dict[str, Claimed] = {}  # claimed, outcome not written yet
         self._outcomes_ready = asyncio.Event()
         self._held = False
         self._kick = asyncio.Event()
@@ -85,6 +86,7 @@ class Dispatcher:
         background = [
             asyncio.create_task(self._maintenance_loop(), name="webhook-maintenance"),
             asyncio.create_task(self._flush_loop(), name="webhook-flush"),
+            asyncio.create_task(self._heartbeat_loop(), name="webhook-heartbeat"),
         ]
         if self.database.is_postgres:
             background.append(
@@ -115,6 +117,7 @@ class Dispatcher:
                     await asyncio.sleep(ERROR_BACKOFF_S)
                     continue
                 for delivery in claimed:
+                    self._held_claims[delivery.id] = delivery
                     self._running[delivery.id] = asyncio.create_task(self._deliver(delivery))
                 if claimed and len(claimed) == free:
                     continue
@@ -140,7 +143,8 @@ class Dispatcher:
             result = await self._send(claimed)
             self._outcomes.append((claimed, result))
             self._outcomes_ready.set()
-        except Exception as exc:  # the lease runs out and the delivery goes again
+        except Exception as exc:  # let the lease run out: the delivery goes again
+            self._held_claims.pop(claimed.id, None)
             log.warning("webhook_delivery_crashed", error=f"{type(exc).__name__}: {exc}")
         finally:
             del self._running[claimed.id]
@@ -157,6 +161,7 @@ class Dispatcher:
         later = utcnow() + timedelta(seconds=max(decision.reset_s, 0.1))
         async with self.database.session(cross_tenant="webhooks") as session:
             await transitions.put_back(session, claimed, at=later)
+        self._held_claims.pop(claimed.id, None)
         return True
 
     def _secrets(self, claimed: Claimed) -> list[str]:
@@ -202,6 +207,20 @@ class Dispatcher:
             self._outcomes = batch + self._outcomes
             await asyncio.sleep(ERROR_BACKOFF_S)
             self._outcomes_ready.set()
+            return
+        for claimed, _ in batch:
+            self._held_claims.pop(claimed.id, None)
+
+    async def _heartbeat_loop(self) -> None:
+        """Renew the leases of what this dispatcher holds: only a dead one's run out."""
+        lease = self.settings.webhook_lease
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            try:
+                async with self.database.session(cross_tenant="webhooks") as session:
+                    await transitions.renew(session, list(self._held_claims.values()), lease)
+            except Exception as exc:
+                log.warning("webhook_lease_renewal_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _maintenance_loop(self) -> None:
         while True:

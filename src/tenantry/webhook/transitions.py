@@ -3,9 +3,9 @@
 A delivery: pending → delivering (claimed by a dispatcher, under a lease) →
 succeeded | pending (a retry is scheduled) | failed (the schedule is spent, or the
 endpoint is gone); a lease that runs out puts it back to pending; an operator or the
-tenant puts a failed or succeeded one back to pending (a manual attempt). The lease's
-expiry is the claim's token: an outcome is written only while it still matches, so a
-dispatcher that stalled past its lease changes nothing that another one took over.
+tenant puts a failed or succeeded one back to pending (a manual attempt). Each claim
+has a token: an outcome is written only while the row still holds it, so a dispatcher
+that stalled past its lease changes nothing that another one took over.
 
 An endpoint: enabled ⇄ disabled (by its owners, an operator, a `410 Gone`, or days of
 failure).
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.errors import TenantryError
 from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
 from tenantry.kit.machine import Machine
 from tenantry.models import (
     DeliveryStatus,
@@ -84,7 +85,7 @@ class Claimed:
     endpoint_id: str
     attempts: int  # made before this one
     trigger: str
-    lease_expires_at: datetime  # the claim's token
+    token: str  # the claim's: its outcome is written only while the row still holds it
     event_type: str
     payload: str
     url: str
@@ -161,11 +162,16 @@ async def claim(
     ids = list((await session.execute(locked)).scalars())
     if not ids:
         return []
-    expires = now + lease
+    token = new_id("wcl")
     await session.execute(
         update(deliveries)
         .where(deliveries.c.id.in_(ids), deliveries.c.status == D.PENDING.value)
-        .values(status=D.DELIVERING.value, lease_expires_at=expires, updated_at=now)
+        .values(
+            status=D.DELIVERING.value,
+            claim_token=token,
+            lease_expires_at=now + lease,
+            updated_at=now,
+        )
     )
     rows = await session.execute(
         select(
@@ -198,7 +204,7 @@ async def claim(
             row.endpoint_id,
             row.attempts,
             row.trigger,
-            expires,
+            token,
             row.event_type,
             row.payload,
             row.url,
@@ -217,7 +223,7 @@ def _held(claimed: Claimed) -> list[Any]:
     return [
         deliveries.c.id == claimed.id,
         deliveries.c.status == D.DELIVERING.value,
-        deliveries.c.lease_expires_at == claimed.lease_expires_at,
+        deliveries.c.claim_token == claimed.token,
     ]
 
 
@@ -239,19 +245,19 @@ class Finished:
 async def finish(session: AsyncSession, outcomes: Sequence[Finished]) -> None:
     """Write attempts' outcomes in one statement, each only while its lease still holds:
     an outcome of a delivery another dispatcher took over changes nothing."""
-    lease_type = deliveries.c.lease_expires_at.type
     statement = (
         update(deliveries)
         .where(
             deliveries.c.id == bindparam("b_id"),
             deliveries.c.status == D.DELIVERING.value,
-            deliveries.c.lease_expires_at == bindparam("b_lease", type_=lease_type),
+            deliveries.c.claim_token == bindparam("b_token"),
         )
         .values(
             status=bindparam("b_status"),
             attempts=bindparam("b_attempts"),
             trigger="scheduled",
-            next_attempt_at=bindparam("b_next", type_=lease_type),
+            next_attempt_at=bindparam("b_next", type_=deliveries.c.next_attempt_at.type),
+            claim_token=None,
             lease_expires_at=None,
             updated_at=utcnow(),
         )
@@ -261,7 +267,7 @@ async def finish(session: AsyncSession, outcomes: Sequence[Finished]) -> None:
         [
             {
                 "b_id": o.claimed.id,
-                "b_lease": o.claimed.lease_expires_at,
+                "b_token": o.claimed.token,
                 "b_status": o.status.value,
                 "b_attempts": o.claimed.attempts + 1,
                 "b_next": o.retry_at,
@@ -278,9 +284,27 @@ async def put_back(session: AsyncSession, claimed: Claimed, *, at: datetime) -> 
         update(deliveries)
         .where(*_held(claimed))
         .values(
-            status=D.PENDING.value, next_attempt_at=at, lease_expires_at=None, updated_at=utcnow()
+            status=D.PENDING.value,
+            next_attempt_at=at,
+            claim_token=None,
+            lease_expires_at=None,
+            updated_at=utcnow(),
         )
     )
+
+
+async def renew(session: AsyncSession, held: Sequence[Claimed], lease: timedelta) -> None:
+    """Extend the leases of the deliveries a live dispatcher still holds."""
+    if held:
+        await session.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_([c.id for c in held]),
+                deliveries.c.status == D.DELIVERING.value,
+                deliveries.c.claim_token.in_({c.token for c in held}),
+            )
+            .values(lease_expires_at=utcnow() + lease)
+        )
 
 
 async def reap(session: AsyncSession) -> int:
@@ -290,7 +314,13 @@ async def reap(session: AsyncSession) -> int:
     result = await session.execute(
         update(deliveries)
         .where(deliveries.c.status == D.DELIVERING.value, deliveries.c.lease_expires_at < now)
-        .values(status=D.PENDING.value, next_attempt_at=now, lease_expires_at=None, updated_at=now)
+        .values(
+            status=D.PENDING.value,
+            next_attempt_at=now,
+            claim_token=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
         .returning(deliveries.c.id)
     )
     return len(result.all())

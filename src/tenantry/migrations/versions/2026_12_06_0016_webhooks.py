@@ -86,6 +86,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("trigger", sa.String(16), nullable=False),
         sa.Column("next_attempt_at", TIMESTAMP, nullable=True),
+        sa.Column("claim_token", sa.String(40), nullable=True),
         sa.Column("lease_expires_at", TIMESTAMP, nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
