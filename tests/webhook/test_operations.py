@@ -1,0 +1,43 @@
+"""What operators see of webhooks: the doctor's warning, the metrics."""
+
+from __future__ import annotations
+
+from tenantry.config import Settings
+from tenantry.db import Database
+from tests.conftest import AppFactory
+from tests.fixtures.workers import wait_for
+from tests.ops.test_doctor import doctor
+from tests.webhook.conftest import Owner, Receiver, attempts, dispatching, emit, register
+
+
+async def test_an_endpoint_its_receiver_gave_up_on_is_a_warning_and_a_metric(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    receiver.reply = lambda call: (410, {}, b"")
+    async with client_for(webhook_settings) as client:
+        gone = await register(client, owner, receiver.url("/gone"))
+        await register(client, owner, receiver.url("/paused"), enabled=False)
+        await emit(database, owner.tenant.id)
+        async with dispatching(webhook_settings):
+
+            async def attempted() -> bool:
+                return len(await attempts(database)) == 1
+
+            await wait_for(attempted)
+        await emit(database, owner.tenant.id)  # waits for nobody: both are off
+        metrics = (await client.get("/metrics")).text
+    assert 'tenantry_webhook_attempts_total{outcome="failed"}' in metrics
+    assert "tenantry_webhook_endpoints_disabled 2.0" in metrics
+    assert 'tenantry_webhook_backlog{endpoint="all"} 0.0' in metrics
+    assert "tenantry_webhook_attempt_duration_seconds_count" in metrics
+    code, checks = await doctor(webhook_settings)
+    assert code == 0
+    warning = checks["webhook_endpoints_disabled"]
+    assert warning["status"] == "warn"
+    assert gone["id"] in warning["detail"] and "gone" in warning["detail"]
+    assert "webhooks enable" in warning["action"]
+    assert checks["webhook_backlog"]["status"] == "ok"
