@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from tenantry.config import Settings
 from tenantry.db import Database
 from tests.conftest import AppFactory
+from tests.fixtures.cli import run_tenantry
 from tests.fixtures.workers import wait_for
 from tests.ops.test_doctor import doctor
 from tests.webhook.conftest import Owner, Receiver, attempts, dispatching, emit, register
@@ -41,3 +44,38 @@ async def test_an_endpoint_its_receiver_gave_up_on_is_a_warning_and_a_metric(
     assert gone["id"] in warning["detail"] and "gone" in warning["detail"]
     assert "webhooks enable" in warning["action"]
     assert checks["webhook_backlog"]["status"] == "ok"
+
+
+async def test_endpoint_secrets_outlive_a_server_secret_rotation(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    old, new = "o" * 40, "n" * 40
+    before = webhook_settings.model_copy(update={"secret_key": old})
+    rotated = webhook_settings.model_copy(update={"secret_key": new, "previous_secret_keys": [old]})
+    forgotten = webhook_settings.model_copy(update={"secret_key": new})
+    async with client_for(before) as client:
+        endpoint = await register(client, owner, receiver.url())
+    receiver.secrets = [endpoint["secret"]]
+    rotation = {"TENANTRY_SECRET_KEY": new, "TENANTRY_PREVIOUS_SECRET_KEYS": old}
+    _, checks = await doctor(rotated, **rotation)
+    assert "1 webhook endpoints still need a previous key" in checks["secret_rotation"]["detail"]
+    await emit(database, owner.tenant.id)
+    async with dispatching(rotated):
+        await wait_for(_calls(receiver, 1))
+    code, output = await run_tenantry(rotated, "webhooks", "reseal", env=rotation)
+    assert code == 0 and "1 endpoints sealed again" in output
+    await emit(database, owner.tenant.id)
+    async with dispatching(forgotten):  # the old secret is no longer needed
+        await wait_for(_calls(receiver, 2))
+    assert [call.verified_with for call in receiver.calls] == [[endpoint["secret"]]] * 2
+
+
+def _calls(receiver: Receiver, n: int) -> Callable[[], Awaitable[bool]]:
+    async def arrived() -> bool:
+        return len(receiver.calls) >= n
+
+    return arrived

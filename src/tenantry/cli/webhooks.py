@@ -18,6 +18,7 @@ from tenantry.cli.console import (
     in_session,
     show,
 )
+from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
 from tenantry.kit.repository import ANY_TENANT
 from tenantry.webhook import service
@@ -120,6 +121,21 @@ def _switch(endpoint_id: str, enabled: bool, reason: str | None) -> None:
     )
     state = "enabled" if enabled else "disabled"
     console.print(f"{endpoint_id} {state}" if changed else f"{endpoint_id} was {state} already")
+
+
+@app.command("reseal")
+def reseal(reason: OptionalReason = None) -> None:
+    """After rotating TENANTRY_SECRET_KEY: seal every endpoint's signing secret again under
+    the new server secret (the secrets themselves do not change)."""
+    settings = Settings()
+    count = audited(
+        "webhook_endpoint.reseal",
+        "*",
+        lambda s: service.reseal_secrets(s, settings),
+        reason=reason,
+        after=lambda n: {"endpoints": n},
+    )
+    console.print(f"{count} endpoints sealed again under the current server secret")
 
 
 @app.command("disable")

@@ -26,10 +26,18 @@ from tenantry.flag import service as flags
 from tenantry.kit.sealed import sealed_under
 from tenantry.mail.backends import SmtpBackend, build_backend
 from tenantry.mail.service import SEAL_PURPOSE as MAIL_SEAL
-from tenantry.models import IntegrationKey, KeyStatus, MailMessage, QueueState, SigningKey
+from tenantry.models import (
+    IntegrationKey,
+    KeyStatus,
+    MailMessage,
+    QueueState,
+    SigningKey,
+    WebhookEndpoint,
+)
 from tenantry.ops import slo
 from tenantry.webhook import service as webhook_service
 from tenantry.webhook.attempts import receiver_gave_up
+from tenantry.webhook.signing import SEAL_PURPOSE as WEBHOOK_SEAL
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 TIMEOUT_S = 5.0
@@ -248,13 +256,19 @@ async def secret_rotation_check(settings: Settings, database: Database) -> list[
         mails = sum(1 for value in sealed_mail if not sealed_under(str(value), current, MAIL_SEAL))
         signing = (await session.execute(select(SigningKey.sealed_private_key))).scalars()
         signers = sum(1 for value in signing if not sealed_under(value, current, KEY_SEAL))
+        hooks = (await session.execute(select(WebhookEndpoint.secret_sealed))).scalars()
+        endpoints = sum(1 for value in hooks if not sealed_under(value, current, WEBHOOK_SEAL))
     ttl = max(settings.refresh_token_ttl, settings.invitation_ttl)
     detail = (
-        f"{keys} integration keys, {mails} sealed mails and {signers} signing keys still need "
-        f"a previous key; tokens and links made before the rotation, until they expire ({ttl})"
+        f"{keys} integration keys, {mails} sealed mails, {signers} signing keys and "
+        f"{endpoints} webhook endpoints still need a previous key; tokens and links made "
+        f"before the rotation, until they expire ({ttl})"
     )
-    if keys or mails or signers:
-        action = "integration keys move at their next exchange; `tenantry signing-keys add`"
+    if keys or mails or signers or endpoints:
+        action = (
+            "integration keys move at their next exchange; `tenantry signing-keys add`; "
+            "`tenantry webhooks reseal`"
+        )
         return [Check("secret_rotation", WARN, detail, action)]
     return [Check("secret_rotation", OK, detail, "drop TENANTRY_PREVIOUS_SECRET_KEYS after that")]
 

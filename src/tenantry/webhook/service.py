@@ -310,3 +310,22 @@ async def disabled_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
             )
         ).scalars()
     )
+
+
+async def reseal_secrets(session: AsyncSession, settings: Settings) -> int:
+    """Seal every endpoint's secrets again under the current server secret (after it was
+    rotated); their values do not change. How many endpoints it sealed again."""
+    keys = secret_keys(settings)
+    resealed = 0
+    for endpoint in (await session.execute(select(WebhookEndpoint))).scalars():
+        stale = [
+            field
+            for field in ("secret_sealed", "previous_secret_sealed")
+            if getattr(endpoint, field)
+            and not signing.sealed_under_current(getattr(endpoint, field), keys)
+        ]
+        for field in stale:
+            secret = signing.open_secret(getattr(endpoint, field), keys)
+            setattr(endpoint, field, signing.seal_secret(secret, keys[0]))
+        resealed += bool(stale)
+    return resealed

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
-from tenantry.kit.sealed import seal, unseal
+from tenantry.kit.sealed import seal, sealed_under, unseal
 
 PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -36,6 +36,10 @@ def seal_secret(secret: str, server_secret: bytes) -> str:
 def open_secret(sealed: str, keys: Sequence[bytes]) -> str:
     secret: str = unseal(sealed, keys, SEAL_PURPOSE)
     return secret
+
+
+def sealed_under_current(sealed: str, keys: Sequence[bytes]) -> bool:
+    return sealed_under(sealed, keys[0], SEAL_PURPOSE)
 
 
 def signed_headers(
