@@ -14,6 +14,8 @@ from tenantry.db import Database
 from tenantry.flag import service as flags
 from tenantry.kit.clock import clock, utcnow
 from tenantry.models import Event, MailMessage, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from tenantry.tenant.service import set_suspended
+from tenantry.webhook import transitions
 from tenantry.webhook.schedule import DELAYS, MAX_ATTEMPTS
 from tests.conftest import AppFactory
 from tests.fixtures.workers import wait_for
@@ -387,3 +389,75 @@ async def test_deliveries_to_one_host_reuse_a_kept_alive_connection(
             await emit(database, owner.tenant.id, n=n)
             await _attempted(database, n)  # answered and written: the connection is free
     assert len(receiver.calls) == 5 and len(receiver.connections) == 1
+
+
+async def test_an_endpoint_deleted_mid_delivery_does_not_stall_the_others(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    answering = threading.Event()
+    released = threading.Event()
+
+    def reply(call: Call) -> tuple[int, dict[str, str], bytes]:
+        if call.path == "/doomed":
+            answering.set()
+            released.wait(10)
+        return 200, {}, b""
+
+    receiver.reply = reply
+    async with client_for(webhook_settings) as client:
+        doomed = await register(client, owner, receiver.url("/doomed"))
+        await register(client, owner, receiver.url("/other"))
+        await emit(database, owner.tenant.id)
+        try:
+            async with dispatching(webhook_settings):
+                await wait_for(_set(answering))
+                deleted = await client.delete(f"{owner.base}/{doomed['id']}", headers=owner.headers)
+                assert deleted.status_code == 204
+                released.set()  # its answer now has no delivery to go to
+                await emit(database, owner.tenant.id)
+
+                async def others_delivered() -> bool:
+                    return sum(call.path == "/other" for call in receiver.calls) == 2
+
+                await wait_for(others_delivered)
+                await _attempted(database, 2)
+        finally:
+            released.set()
+    assert {d.status for d in await deliveries(database)} == {"succeeded"}
+    assert {a.endpoint_id for a in await attempts(database)} == {
+        d.endpoint_id for d in await deliveries(database)
+    }
+
+
+def _set(flag: threading.Event) -> Any:
+    async def is_set() -> bool:
+        return flag.is_set()
+
+    return is_set
+
+
+async def test_a_suspended_tenants_deliveries_wait(
+    client_for: AppFactory,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> None:
+    async with client_for(webhook_settings) as client:
+        await register(client, owner, receiver.url())
+    await emit(database, owner.tenant.id)
+    async with database.session() as session:
+        await set_suspended(session, owner.tenant.id, True, reason="unpaid", by="ops")
+    async with database.session(cross_tenant="test") as session:
+        claimed = await transitions.claim(
+            session, limit=10, lease=timedelta(seconds=30), per_endpoint=10
+        )
+    assert claimed == []
+    async with database.session() as session:
+        await set_suspended(session, owner.tenant.id, False, reason="paid", by="ops")
+    async with dispatching(webhook_settings):
+        await _calls(receiver, 1)

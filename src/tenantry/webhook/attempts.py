@@ -60,6 +60,12 @@ async def record(
     """Everything a batch of attempts changes, in the caller's transaction: the deliveries'
     next states, one attempt row each, and their endpoints' health."""
     now = utcnow()
+    # An endpoint deleted meanwhile took its deliveries along: their outcomes have nowhere
+    # to go. Those still here are locked against such a delete until this commits.
+    kept = await transitions.still_there(session, [claimed.id for claimed, _ in outcomes])
+    outcomes = [(claimed, result) for claimed, result in outcomes if claimed.id in kept]
+    if not outcomes:
+        return
     finished = [
         transitions.Finished(claimed, result.succeeded, _retry_at(claimed, result, now))
         for claimed, result in outcomes

@@ -242,6 +242,16 @@ class Finished:
         return D.PENDING if self.retry_at is not None else D.FAILED
 
 
+async def still_there(session: AsyncSession, delivery_ids: Sequence[str]) -> set[str]:
+    """Which of the deliveries exist, each locked (key share) until the transaction ends."""
+    found = await session.execute(
+        select(deliveries.c.id)
+        .where(deliveries.c.id.in_(delivery_ids))
+        .with_for_update(key_share=True)
+    )
+    return set(found.scalars())
+
+
 async def finish(session: AsyncSession, outcomes: Sequence[Finished]) -> None:
     """Write attempts' outcomes in one statement, each only while its lease still holds:
     an outcome of a delivery another dispatcher took over changes nothing."""
