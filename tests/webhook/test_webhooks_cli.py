@@ -15,6 +15,8 @@ from tests.conftest import AppFactory
 from tests.fixtures.cli import run_tenantry
 from tests.webhook.conftest import Owner, Receiver, count, deliveries, emit, register
 
+LOOPBACK_ALLOWED = {"TENANTRY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
+
 
 async def _failed_delivery(database: Database, owner: Owner, endpoint_id: str) -> str:
     """A message whose every attempt failed an hour ago."""
@@ -95,6 +97,21 @@ async def test_list_attempts_retry_failed_disable_enable(
     code, output = await run_tenantry(webhook_settings, "webhooks", "enable", endpoint["id"])
     assert code == 0, output
 
+    code, output = await run_tenantry(
+        webhook_settings, "webhooks", "update", endpoint["id"], "--url", receiver.url("/v2"),
+        "--event-types", "test.*,key.Created", "--reason", "moved", env=LOOPBACK_ALLOWED,
+    )  # fmt: skip
+    assert code == 0 and receiver.url("/v2") in output, output
+    code, output = await run_tenantry(
+        webhook_settings, "webhooks", "update", endpoint["id"], "--event-types", "a..b"
+    )
+    assert code == 2, output
+    code, output = await run_tenantry(
+        webhook_settings, "webhooks", "update", endpoint["id"], "--url", "http://10.0.0.1/",
+        env=LOOPBACK_ALLOWED,
+    )  # fmt: skip
+    assert code == 1 and "not public" in output, output
+
     async with database.session() as session:
         actions = [
             (r.action, r.target, r.reason)
@@ -107,6 +124,7 @@ async def test_list_attempts_retry_failed_disable_enable(
         ("webhook_endpoint.disable", endpoint["id"], "flooding us"),
         ("webhook_endpoint.disable", endpoint["id"], None),
         ("webhook_endpoint.enable", endpoint["id"], None),
+        ("webhook_endpoint.update", endpoint["id"], "moved"),
     ]
 
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.cli.console import (
+    EXIT_USAGE,
     OPERATOR,
     JsonFlag,
     OptionalReason,
     audited,
     console,
     duration,
+    fail,
     in_session,
     show,
 )
@@ -22,6 +25,8 @@ from tenantry.config import Settings
 from tenantry.kit.clock import utcnow
 from tenantry.kit.repository import ANY_TENANT
 from tenantry.webhook import service
+from tenantry.webhook.addresses import SystemResolver
+from tenantry.webhook.schemas import EndpointUpdate
 
 app = typer.Typer(help="Outbound webhooks.", no_args_is_help=True)
 
@@ -121,6 +126,41 @@ def _switch(endpoint_id: str, enabled: bool, reason: str | None) -> None:
     )
     state = "enabled" if enabled else "disabled"
     console.print(f"{endpoint_id} {state}" if changed else f"{endpoint_id} was {state} already")
+
+
+@app.command("update")
+def update(
+    endpoint_id: str,
+    url: Annotated[str | None, typer.Option(help="A new destination (checked).")] = None,
+    event_types: Annotated[
+        str | None, typer.Option(help="Comma-separated types or prefix.* ('' for all).")
+    ] = None,
+    rate_limit: Annotated[
+        int | None, typer.Option(help="Deliveries a second at most (0 removes the limit).")
+    ] = None,
+    reason: OptionalReason = None,
+) -> None:
+    """Correct a tenant's endpoint (audited with before and after), as the admin API's PATCH."""
+    changes: dict[str, object] = {}
+    if url is not None:
+        changes["url"] = url
+    if event_types is not None:
+        changes["event_types"] = [t.strip() for t in event_types.split(",") if t.strip()]
+    if rate_limit is not None:
+        changes["rate_limit_per_s"] = rate_limit or None
+    if not changes:
+        fail("nothing to change: give --url, --event-types or --rate-limit", EXIT_USAGE)
+    try:
+        changes = EndpointUpdate.model_validate(changes).changes()
+    except ValidationError as exc:
+        fail(f"not a valid change: {exc.errors()[0]['msg']}", EXIT_USAGE)
+    settings = Settings()
+    endpoint = in_session(
+        lambda s: service.operator_update(
+            s, settings, SystemResolver(), endpoint_id, changes, by=OPERATOR, reason=reason
+        )
+    )
+    console.print(f"{endpoint.id} now sends {endpoint.url}")
 
 
 @app.command("reseal")
