@@ -251,6 +251,7 @@ def logs_hold_no_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     assert not re.search(r"tnt_(sk|ct|rt)_[A-Za-z0-9_\-]{12,}", text), (
         "a secret-shaped value reached the logs"
     )
+    assert not re.search(r"whsec_[A-Za-z0-9+/]{20,}", text), "a webhook secret reached the logs"
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from tests.conftest import make_settings
 from tests.fixtures.factories import create_member, create_tenant, tokens_for
 from tests.fixtures.secrets import seen
 from tests.fixtures.servers import free_port
+from tests.fixtures.workers import wait_for
 
 Reply = Callable[["Call"], tuple[int, dict[str, str], bytes]]
 
@@ -200,3 +201,54 @@ async def dispatching(settings: Settings, **options: Any) -> AsyncIterator[Dispa
         dispatcher.stop()
         await task
         await database.dispose()
+
+
+@dataclass
+class Hooks:
+    """What a webhook test works with: the database (as its owner), the settings, a tenant's
+    owner, a receiver, and the app to register endpoints through."""
+
+    database: Database
+    settings: Settings
+    owner: Owner
+    receiver: Receiver
+    client_for: Any
+
+    async def endpoint(self, path: str = "/hook", **body: Any) -> dict[str, Any]:
+        """An endpoint of the owner's tenant at the receiver's `path`, registered through
+        the API."""
+        async with self.client_for(self.settings) as client:
+            return await register(client, self.owner, self.receiver.url(path), **body)
+
+    async def emit(self, type_: str = "test.Happened", **data: Any) -> str:
+        return await emit(self.database, self.owner.tenant.id, type_, **data)
+
+    def dispatching(self, settings: Settings | None = None, **options: Any) -> Any:
+        return dispatching(settings or self.settings, **options)
+
+    async def attempted(self, n: int) -> None:
+        """Until `n` attempts are written."""
+
+        async def made() -> bool:
+            return len(await attempts(self.database)) >= n
+
+        await wait_for(made)
+
+    async def calls(self, n: int) -> None:
+        """Until the receiver has had `n` requests."""
+
+        async def arrived() -> bool:
+            return len(self.receiver.calls) >= n
+
+        await wait_for(arrived)
+
+
+@pytest.fixture
+def hooks(
+    client_for: Any,
+    database: Database,
+    webhook_settings: Settings,
+    owner: Owner,
+    receiver: Receiver,
+) -> Hooks:
+    return Hooks(database, webhook_settings, owner, receiver, client_for)

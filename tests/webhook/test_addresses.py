@@ -14,7 +14,7 @@ from tenantry.db import Database
 from tenantry.webhook.addresses import DestinationPolicy, ForbiddenDestination
 from tests.conftest import AppFactory, make_settings
 from tests.fixtures.workers import wait_for
-from tests.webhook.conftest import Owner, Receiver, attempts, dispatching, emit, register
+from tests.webhook.conftest import Hooks, Owner, Receiver, attempts, dispatching, emit
 
 NOT_PUBLIC = [
     "0.0.0.1",  # "this network"
@@ -186,25 +186,20 @@ async def _attempt_made(database: Database) -> None:
 
 
 async def test_a_redirect_to_a_private_address_is_not_followed(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    receiver.reply = lambda call: (302, {"Location": "http://10.0.0.1/admin"}, b"")
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
-    await emit(database, owner.tenant.id)
-    async with dispatching(webhook_settings):
-        await _attempt_made(database)
-    (attempt,) = await attempts(database)
+    hooks.receiver.reply = lambda call: (302, {"Location": "http://10.0.0.1/admin"}, b"")
+    await hooks.endpoint()
+    await hooks.emit()
+    async with hooks.dispatching():
+        await _attempt_made(hooks.database)
+    (attempt,) = await attempts(hooks.database)
     assert (attempt.status, attempt.response_status, attempt.error) == (
         "failed",
         302,
         "http_status",
     )
-    assert len(receiver.calls) == 1
+    assert len(hooks.receiver.calls) == 1
 
 
 async def test_an_allowed_network_passes_at_registration_and_at_the_attempt(

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.flag import service as flags
 from tenantry.kit.clock import clock, utcnow
@@ -17,17 +16,15 @@ from tenantry.models import Event, MailMessage, WebhookDelivery, WebhookEndpoint
 from tenantry.tenant.service import set_suspended
 from tenantry.webhook import transitions
 from tenantry.webhook.schedule import DELAYS, MAX_ATTEMPTS
-from tests.conftest import AppFactory
 from tests.fixtures.workers import wait_for
 from tests.webhook.conftest import (
     Call,
+    Hooks,
     Owner,
     Receiver,
     attempts,
     count,
     deliveries,
-    dispatching,
-    emit,
     register,
 )
 
@@ -54,20 +51,15 @@ async def _endpoint(database: Database, endpoint_id: str) -> WebhookEndpoint:
 
 
 async def test_a_tenant_event_arrives_signed_and_verifies_with_the_library(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    async with client_for(webhook_settings) as client:
-        endpoint = await register(client, owner, receiver.url())
-    receiver.secrets = [endpoint["secret"]]
-    event_id = await emit(database, owner.tenant.id, "test.Happened", n=1)
-    async with dispatching(webhook_settings):
-        await _calls(receiver, 1)
-        await _attempted(database, 1)
-    (call,) = receiver.calls
+    endpoint = await hooks.endpoint()
+    hooks.receiver.secrets = [endpoint["secret"]]
+    event_id = await hooks.emit("test.Happened", n=1)
+    async with hooks.dispatching():
+        await hooks.calls(1)
+        await hooks.attempted(1)
+    (call,) = hooks.receiver.calls
     assert call.verified_with == [endpoint["secret"]]
     assert call.headers["content-type"] == "application/json"
     assert call.message_id.startswith("msg_")
@@ -75,7 +67,7 @@ async def test_a_tenant_event_arrives_signed_and_verifies_with_the_library(
     assert set(document) == {"type", "timestamp", "data"}
     assert document["type"] == "test.Happened"
     assert document["data"]["event_id"] == event_id and document["data"]["n"] == 1
-    (attempt,) = await attempts(database)
+    (attempt,) = await attempts(hooks.database)
     assert (attempt.status, attempt.response_status, attempt.trigger, attempt.attempt) == (
         "succeeded",
         200,
@@ -83,34 +75,30 @@ async def test_a_tenant_event_arrives_signed_and_verifies_with_the_library(
         1,
     )
     assert attempt.response_excerpt == "ok"
-    assert await count(database, WebhookMessage) == 1
+    assert await count(hooks.database, WebhookMessage) == 1
 
 
 async def test_during_a_rotation_both_secrets_sign_and_after_it_only_the_new(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    async with client_for(webhook_settings) as client:
-        endpoint = await register(client, owner, receiver.url())
+    async with hooks.client_for(hooks.settings) as client:
+        endpoint = await register(client, hooks.owner, hooks.receiver.url())
         rotated = await client.post(
-            f"{owner.base}/{endpoint['id']}/rotate-secret",
+            f"{hooks.owner.base}/{endpoint['id']}/rotate-secret",
             json={"grace": "1h"},
-            headers=owner.headers,
+            headers=hooks.owner.headers,
         )
     assert rotated.status_code == 200
     new_secret = rotated.json()["secret"]
     assert new_secret.startswith("whsec_") and new_secret != endpoint["secret"]
-    receiver.secrets = [endpoint["secret"], new_secret]
-    await emit(database, owner.tenant.id)
-    async with dispatching(webhook_settings):
-        await _calls(receiver, 1)
+    hooks.receiver.secrets = [endpoint["secret"], new_secret]
+    await hooks.emit()
+    async with hooks.dispatching():
+        await hooks.calls(1)
         clock.advance(timedelta(hours=1, seconds=1))
-        await emit(database, owner.tenant.id)
-        await _calls(receiver, 2)
-    during, after = receiver.calls
+        await hooks.emit()
+        await hooks.calls(2)
+    during, after = hooks.receiver.calls
     # A receiver still holding either secret verifies the request made during the grace.
     assert during.verified_with == [endpoint["secret"], new_secret]
     assert len(during.headers["webhook-signature"].split(" ")) == 2
@@ -118,20 +106,15 @@ async def test_during_a_rotation_both_secrets_sign_and_after_it_only_the_new(
 
 
 async def test_failures_follow_the_schedule_then_the_delivery_fails(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    receiver.reply = lambda call: (500, {}, b"broken")
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
-    await emit(database, owner.tenant.id)
-    async with dispatching(webhook_settings):
+    hooks.receiver.reply = lambda call: (500, {}, b"broken")
+    await hooks.endpoint()
+    await hooks.emit()
+    async with hooks.dispatching():
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            await _attempted(database, attempt)
-            made = (await attempts(database))[-1]
+            await hooks.attempted(attempt)
+            made = (await attempts(hooks.database))[-1]
             assert made.status == "failed" and made.response_status == 500
             if attempt == MAX_ATTEMPTS:
                 assert made.next_attempt_at is None
@@ -140,17 +123,13 @@ async def test_failures_follow_the_schedule_then_the_delivery_fails(
             scheduled = DELAYS[attempt - 1].total_seconds()
             assert 0.8 * scheduled <= waited <= 1.2 * scheduled
             clock.advance(timedelta(seconds=waited + 1))
-    (delivery,) = await deliveries(database)
+    (delivery,) = await deliveries(hooks.database)
     assert (delivery.status, delivery.attempts) == ("failed", MAX_ATTEMPTS)
-    assert len(receiver.ids()) == 1  # every attempt carried the same webhook-id
+    assert len(hooks.receiver.ids()) == 1  # every attempt carried the same webhook-id
 
 
 async def test_retry_after_is_heard_within_once_and_twice_the_scheduled_delay(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
     answers = iter([(429, {"Retry-After": "8"}), (503, {"Retry-After": "3600"})])
 
@@ -158,43 +137,37 @@ async def test_retry_after_is_heard_within_once_and_twice_the_scheduled_delay(
         status, headers = next(answers, (200, {}))
         return status, headers, b""
 
-    receiver.reply = reply
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
-    await emit(database, owner.tenant.id)
-    async with dispatching(webhook_settings):
-        await _attempted(database, 1)
-        first = (await attempts(database))[0]
+    hooks.receiver.reply = reply
+    await hooks.endpoint()
+    await hooks.emit()
+    async with hooks.dispatching():
+        await hooks.attempted(1)
+        first = (await attempts(hooks.database))[0]
         asked = (first.next_attempt_at - first.created_at).total_seconds()  # type: ignore[operator]
         assert asked == 8  # asked for 8 s, within [5 s, 10 s]: exactly as asked
         clock.advance(timedelta(seconds=9))
-        await _attempted(database, 2)
-        second = (await attempts(database))[1]
+        await hooks.attempted(2)
+        second = (await attempts(hooks.database))[1]
         clamped = second.next_attempt_at - second.created_at  # type: ignore[operator]
         assert clamped == 2 * DELAYS[1]  # asked for an hour, after 5 min: held to 10 min
         clock.advance(clamped + timedelta(seconds=1))
-        await _attempted(database, 3)
-    assert [a.status for a in await attempts(database)] == ["failed", "failed", "succeeded"]
+        await hooks.attempted(3)
+    assert [a.status for a in await attempts(hooks.database)] == ["failed", "failed", "succeeded"]
 
 
 async def test_410_gone_disables_the_endpoint_at_once_and_tells_the_owners(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    receiver.reply = lambda call: (410, {}, b"")
-    async with client_for(webhook_settings) as client:
-        endpoint = await register(client, owner, receiver.url())
-    await emit(database, owner.tenant.id)
-    async with dispatching(webhook_settings):
-        await _attempted(database, 1)
-    disabled = await _endpoint(database, endpoint["id"])
+    hooks.receiver.reply = lambda call: (410, {}, b"")
+    endpoint = await hooks.endpoint()
+    await hooks.emit()
+    async with hooks.dispatching():
+        await hooks.attempted(1)
+    disabled = await _endpoint(hooks.database, endpoint["id"])
     assert (disabled.status, disabled.disabled_reason) == ("disabled", "gone")
-    (delivery,) = await deliveries(database)
+    (delivery,) = await deliveries(hooks.database)
     assert delivery.status == "failed"
-    await _disabled_event_and_mail(database, owner, endpoint["id"], "gone")
+    await _disabled_event_and_mail(hooks.database, hooks.owner, endpoint["id"], "gone")
 
 
 async def _disabled_event_and_mail(
@@ -217,67 +190,58 @@ async def _disabled_event_and_mail(
 
 
 async def test_five_days_without_a_success_disable_the_endpoint_and_mail_the_owners(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    receiver.reply = lambda call: (503, {}, b"")
-    async with client_for(webhook_settings) as client:
-        endpoint = await register(client, owner, receiver.url())
-    await emit(database, owner.tenant.id)
-    async with dispatching(webhook_settings):
-        await _attempted(database, 1)
+    hooks.receiver.reply = lambda call: (503, {}, b"")
+    endpoint = await hooks.endpoint()
+    await hooks.emit()
+    async with hooks.dispatching():
+        await hooks.attempted(1)
         clock.advance(timedelta(days=4, hours=23))
-        await emit(database, owner.tenant.id)
-        await _attempted(database, 3)  # the new message, and the first one's retry
-        assert (await _endpoint(database, endpoint["id"])).enabled
+        await hooks.emit()
+        await hooks.attempted(3)  # the new message, and the first one's retry
+        assert (await _endpoint(hooks.database, endpoint["id"])).enabled
         clock.advance(timedelta(hours=1))
-        await emit(database, owner.tenant.id)
-        await _attempted(database, 4)
+        await hooks.emit()
+        await hooks.attempted(4)
 
         async def off() -> bool:
-            return not (await _endpoint(database, endpoint["id"])).enabled
+            return not (await _endpoint(hooks.database, endpoint["id"])).enabled
 
         await wait_for(off)
-    disabled = await _endpoint(database, endpoint["id"])
+    disabled = await _endpoint(hooks.database, endpoint["id"])
     assert disabled.disabled_reason == "failing: no success in 5 days"
-    await _disabled_event_and_mail(database, owner, endpoint["id"], "failing")
+    await _disabled_event_and_mail(hooks.database, hooks.owner, endpoint["id"], "failing")
     # Its messages wait for it: none is dropped by the disabling.
-    assert await count(database, WebhookDelivery, WebhookDelivery.status == "pending") >= 1
+    assert await count(hooks.database, WebhookDelivery, WebhookDelivery.status == "pending") >= 1
 
 
 async def test_a_receiver_down_for_an_hour_gets_every_event_once_it_is_back(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
     up = threading.Event()
-    receiver.reply = lambda call: (200, {}, b"") if up.is_set() else (503, {}, b"down")
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
-    sent = [await emit(database, owner.tenant.id, n=i) for i in range(5)]
-    async with dispatching(webhook_settings):
-        await _attempted(database, 5)
+    hooks.receiver.reply = lambda call: (200, {}, b"") if up.is_set() else (503, {}, b"down")
+    await hooks.endpoint()
+    sent = [await hooks.emit(n=i) for i in range(5)]
+    async with hooks.dispatching():
+        await hooks.attempted(5)
         for _ in range(12):  # an hour, five minutes at a time
             clock.advance(timedelta(minutes=5))
-            await _settled(database)
+            await _settled(hooks.database)
         up.set()
         clock.advance(timedelta(hours=3))
 
         async def all_delivered() -> bool:
             return (
-                await count(database, WebhookDelivery, WebhookDelivery.status == "succeeded") == 5
+                await count(hooks.database, WebhookDelivery, WebhookDelivery.status == "succeeded")
+                == 5
             )
 
         await wait_for(all_delivered)
-    succeeded = [call for call in receiver.calls if up.is_set() and call.document]
+    succeeded = [call for call in hooks.receiver.calls if up.is_set() and call.document]
     delivered = {call.document["data"]["event_id"] for call in succeeded}
     assert delivered == set(sent)
-    assert len(receiver.ids()) == 5  # deduplicated by webhook-id: one id per event
+    assert len(hooks.receiver.ids()) == 5  # deduplicated by webhook-id: one id per event
 
 
 async def _settled(database: Database) -> None:
@@ -300,11 +264,7 @@ async def _settled(database: Database) -> None:
 
 
 async def test_a_slow_endpoint_does_not_delay_a_fast_one(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
     released = threading.Event()
     slow_started: list[str] = []
@@ -315,23 +275,22 @@ async def test_a_slow_endpoint_does_not_delay_a_fast_one(
             released.wait(10)  # answers after 10 s, unless the test is done sooner
         return 200, {}, b""
 
-    receiver.reply = reply
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url("/slow"))
-        await register(client, owner, receiver.url("/fast"))
+    hooks.receiver.reply = reply
+    await hooks.endpoint("/slow")
+    await hooks.endpoint("/fast")
     for i in range(30):
-        await emit(database, owner.tenant.id, n=i)
+        await hooks.emit(n=i)
     try:
-        async with dispatching(webhook_settings):
+        async with hooks.dispatching():
 
             async def fast_done() -> bool:
-                return sum(call.path == "/fast" for call in receiver.calls) == 30
+                return sum(call.path == "/fast" for call in hooks.receiver.calls) == 30
 
             await wait_for(fast_done)
             # Every fast delivery arrived while the slow endpoint had not answered once.
-            assert not any(call.path == "/slow" for call in receiver.calls)
+            assert not any(call.path == "/slow" for call in hooks.receiver.calls)
             # And the slow one holds its own cap of slots, no more.
-            cap = webhook_settings.webhook_max_in_flight_per_endpoint
+            cap = hooks.settings.webhook_max_in_flight_per_endpoint
 
             async def slow_at_cap() -> bool:
                 return len(slow_started) >= cap
@@ -344,28 +303,23 @@ async def test_a_slow_endpoint_does_not_delay_a_fast_one(
 
 
 async def test_the_delivery_flag_holds_deliveries_without_losing_them(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
-    async with database.session() as session:
+    await hooks.endpoint()
+    async with hooks.database.session() as session:
         await flags.set_flag(
             session, "webhooks.delivery", False, reason="receiver flood", by="test"
         )
-    await emit(database, owner.tenant.id)
-    async with dispatching(webhook_settings) as dispatcher:
+    await hooks.emit()
+    async with hooks.dispatching() as dispatcher:
         # It reads the switches before its first claim: held from the start, it claims nothing.
         await wait_for(_held(dispatcher))
-        assert receiver.calls == []
-        (held,) = await deliveries(database)
+        assert hooks.receiver.calls == []
+        (held,) = await deliveries(hooks.database)
         assert held.status == "pending"
-        async with database.session() as session:
+        async with hooks.database.session() as session:
             await flags.set_flag(session, "webhooks.delivery", True, reason="over", by="test")
-        await _calls(receiver, 1)
+        await hooks.calls(1)
 
 
 def _held(dispatcher: Any) -> Any:
@@ -376,27 +330,18 @@ def _held(dispatcher: Any) -> Any:
 
 
 async def test_deliveries_to_one_host_reuse_a_kept_alive_connection(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
-    async with dispatching(webhook_settings):
+    await hooks.endpoint()
+    async with hooks.dispatching():
         for n in range(1, 6):
-            await emit(database, owner.tenant.id, n=n)
-            await _attempted(database, n)  # answered and written: the connection is free
-    assert len(receiver.calls) == 5 and len(receiver.connections) == 1
+            await hooks.emit(n=n)
+            await hooks.attempted(n)  # answered and written: the connection is free
+    assert len(hooks.receiver.calls) == 5 and len(hooks.receiver.connections) == 1
 
 
 async def test_an_endpoint_deleted_mid_delivery_does_not_stall_the_others(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
     answering = threading.Event()
     released = threading.Event()
@@ -407,29 +352,31 @@ async def test_an_endpoint_deleted_mid_delivery_does_not_stall_the_others(
             released.wait(10)
         return 200, {}, b""
 
-    receiver.reply = reply
-    async with client_for(webhook_settings) as client:
-        doomed = await register(client, owner, receiver.url("/doomed"))
-        await register(client, owner, receiver.url("/other"))
-        await emit(database, owner.tenant.id)
+    hooks.receiver.reply = reply
+    async with hooks.client_for(hooks.settings) as client:
+        doomed = await register(client, hooks.owner, hooks.receiver.url("/doomed"))
+        await register(client, hooks.owner, hooks.receiver.url("/other"))
+        await hooks.emit()
         try:
-            async with dispatching(webhook_settings):
+            async with hooks.dispatching():
                 await wait_for(_set(answering))
-                deleted = await client.delete(f"{owner.base}/{doomed['id']}", headers=owner.headers)
+                deleted = await client.delete(
+                    f"{hooks.owner.base}/{doomed['id']}", headers=hooks.owner.headers
+                )
                 assert deleted.status_code == 204
                 released.set()  # its answer now has no delivery to go to
-                await emit(database, owner.tenant.id)
+                await hooks.emit()
 
                 async def others_delivered() -> bool:
-                    return sum(call.path == "/other" for call in receiver.calls) == 2
+                    return sum(call.path == "/other" for call in hooks.receiver.calls) == 2
 
                 await wait_for(others_delivered)
-                await _attempted(database, 2)
+                await hooks.attempted(2)
         finally:
             released.set()
-    assert {d.status for d in await deliveries(database)} == {"succeeded"}
-    assert {a.endpoint_id for a in await attempts(database)} == {
-        d.endpoint_id for d in await deliveries(database)
+    assert {d.status for d in await deliveries(hooks.database)} == {"succeeded"}
+    assert {a.endpoint_id for a in await attempts(hooks.database)} == {
+        d.endpoint_id for d in await deliveries(hooks.database)
     }
 
 
@@ -441,23 +388,18 @@ def _set(flag: threading.Event) -> Any:
 
 
 async def test_a_suspended_tenants_deliveries_wait(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
-    await emit(database, owner.tenant.id)
-    async with database.session() as session:
-        await set_suspended(session, owner.tenant.id, True, reason="unpaid", by="ops")
-    async with database.session(cross_tenant="test") as session:
+    await hooks.endpoint()
+    await hooks.emit()
+    async with hooks.database.session() as session:
+        await set_suspended(session, hooks.owner.tenant.id, True, reason="unpaid", by="ops")
+    async with hooks.database.session(cross_tenant="test") as session:
         claimed = await transitions.claim(
             session, limit=10, lease=timedelta(seconds=30), per_endpoint=10
         )
     assert claimed == []
-    async with database.session() as session:
-        await set_suspended(session, owner.tenant.id, False, reason="paid", by="ops")
-    async with dispatching(webhook_settings):
-        await _calls(receiver, 1)
+    async with hooks.database.session() as session:
+        await set_suspended(session, hooks.owner.tenant.id, False, reason="paid", by="ops")
+    async with hooks.dispatching():
+        await hooks.calls(1)

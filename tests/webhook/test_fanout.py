@@ -11,16 +11,13 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from tenantry.config import Settings
-from tenantry.db import Database
 from tenantry.event import service as events
 from tenantry.kit.clock import utcnow
 from tenantry.models import Event, WebhookDelivery, WebhookMessage
 from tenantry.webhook.fanout import MAX_PAYLOAD_BYTES, body_of, matches
-from tests.conftest import AppFactory
 from tests.fixtures.factories import create_tenant
 from tests.fixtures.workers import WorkerProcess, wait_for
-from tests.webhook.conftest import Call, Owner, Receiver, count, deliveries, emit, register
+from tests.webhook.conftest import Call, Hooks, count, deliveries, emit, register
 
 
 @pytest.mark.parametrize(
@@ -56,24 +53,19 @@ def test_a_body_past_256_kib_goes_out_thin() -> None:
 
 
 async def test_each_event_goes_to_the_enabled_endpoints_that_subscribe(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    async with client_for(webhook_settings) as client:
-        everything = await register(client, owner, receiver.url("/all"))
-        keys = await register(client, owner, receiver.url("/keys"), event_types=["key.*"])
-        await register(client, owner, receiver.url("/off"), enabled=False)
-    other = await create_tenant(database)
-    await emit(database, owner.tenant.id, "key.Created")
-    await emit(database, owner.tenant.id, "job.Submitted")
-    await emit(database, other.id, "key.Created")
-    await emit(database, None, "platform.Thing")
-    assert await count(database, WebhookMessage) == 2
-    sent = {(d.endpoint_id, d.message_id) for d in await deliveries(database)}
-    async with database.session() as session:
+    everything = await hooks.endpoint("/all")
+    keys = await hooks.endpoint("/keys", event_types=["key.*"])
+    await hooks.endpoint("/off", enabled=False)
+    other = await create_tenant(hooks.database)
+    await hooks.emit("key.Created")
+    await hooks.emit("job.Submitted")
+    await emit(hooks.database, other.id, "key.Created")
+    await emit(hooks.database, None, "platform.Thing")
+    assert await count(hooks.database, WebhookMessage) == 2
+    sent = {(d.endpoint_id, d.message_id) for d in await deliveries(hooks.database)}
+    async with hooks.database.session() as session:
         by_type = {
             m.event_type: m.id for m in (await session.execute(select(WebhookMessage))).scalars()
         }
@@ -85,55 +77,42 @@ async def test_each_event_goes_to_the_enabled_endpoints_that_subscribe(
 
 
 async def test_an_event_rolled_back_leaves_no_message(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
+    await hooks.endpoint()
     with pytest.raises(RuntimeError):
-        async with database.session() as session:
-            events.record(session, "key.Created", tenant_id=owner.tenant.id)
+        async with hooks.database.session() as session:
+            events.record(session, "key.Created", tenant_id=hooks.owner.tenant.id)
             await session.flush()  # the message is written with the event…
             written = await session.execute(select(func.count()).select_from(WebhookMessage))
             assert written.scalar_one() == 1
             raise RuntimeError("the change fails after its event was written")
     # …and rolled back with it.
-    assert await count(database, Event) == 0
-    assert await count(database, WebhookMessage) == 0
+    assert await count(hooks.database, Event) == 0
+    assert await count(hooks.database, WebhookMessage) == 0
 
 
 async def test_an_event_written_by_a_request_fans_out_under_its_tenant_scope(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
     """On PostgreSQL the request's session sees only its tenant's rows (row-level security):
     the endpoints it fans out to are found under that same scope."""
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url(), event_types=["key.Created"])
+    async with hooks.client_for(hooks.settings) as client:
+        await register(client, hooks.owner, hooks.receiver.url(), event_types=["key.Created"])
         created = await client.post(
-            f"/v1/tenants/{owner.tenant.id}/keys",
+            f"/v1/tenants/{hooks.owner.tenant.id}/keys",
             json={"name": "ci", "scopes": ["jobs:read"]},
-            headers=owner.headers,
+            headers=hooks.owner.headers,
         )
         assert created.status_code == 201
-    async with database.session() as session:
+    async with hooks.database.session() as session:
         (message,) = (await session.execute(select(WebhookMessage))).scalars()
     assert message.event_type == "key.Created"
     assert created.json()["secret"] not in message.payload
 
 
 async def test_a_worker_killed_mid_delivery_loses_nothing(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
     worker_process: Callable[..., WorkerProcess],
 ) -> None:
     release = threading.Event()
@@ -145,10 +124,9 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
             release.wait(20)
         return 200, {}, b""
 
-    receiver.reply = reply
-    async with client_for(webhook_settings) as client:
-        await register(client, owner, receiver.url())
-    sent = [await emit(database, owner.tenant.id, n=i) for i in range(3)]
+    hooks.receiver.reply = reply
+    await hooks.endpoint()
+    sent = [await hooks.emit(n=i) for i in range(3)]
     environment = {
         "TENANTRY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "TENANTRY_WEBHOOK_LEASE": "2s",
@@ -162,16 +140,16 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
         await wait_for(all_in_flight)
         doomed.signal(signal.SIGKILL)
         doomed.process.wait(timeout=10)
-        assert all(d.status == "delivering" for d in await deliveries(database))
+        assert all(d.status == "delivering" for d in await deliveries(hooks.database))
         worker_process("--queues", "webhooks", **environment)
 
         async def delivered() -> bool:
             succeeded = WebhookDelivery.status == "succeeded"
-            return await count(database, WebhookDelivery, succeeded) == 3
+            return await count(hooks.database, WebhookDelivery, succeeded) == 3
 
         await wait_for(delivered)
     finally:
         release.set()
-    answered = [call for call in receiver.calls if call.message_id in first_seen]
+    answered = [call for call in hooks.receiver.calls if call.message_id in first_seen]
     assert {call.document["data"]["event_id"] for call in answered} == set(sent)
-    assert len(receiver.ids()) == 3  # a receiver deduplicating by webhook-id sees each once
+    assert len(hooks.receiver.ids()) == 3  # a receiver deduplicating by webhook-id sees each once

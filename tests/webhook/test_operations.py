@@ -4,40 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tenantry.config import Settings
-from tenantry.db import Database
-from tests.conftest import AppFactory
 from tests.fixtures.cli import run_tenantry
 from tests.fixtures.workers import wait_for
 from tests.ops.test_doctor import doctor
-from tests.webhook.conftest import Owner, Receiver, attempts, dispatching, emit, register
+from tests.webhook.conftest import Hooks, Receiver, attempts, dispatching, register
 
 
 async def test_an_endpoint_its_receiver_gave_up_on_is_a_warning_and_a_metric(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    receiver.reply = lambda call: (410, {}, b"")
-    async with client_for(webhook_settings) as client:
-        gone = await register(client, owner, receiver.url("/gone"))
-        await register(client, owner, receiver.url("/paused"), enabled=False)
-        await emit(database, owner.tenant.id)
-        async with dispatching(webhook_settings):
+    hooks.receiver.reply = lambda call: (410, {}, b"")
+    async with hooks.client_for(hooks.settings) as client:
+        gone = await register(client, hooks.owner, hooks.receiver.url("/gone"))
+        await register(client, hooks.owner, hooks.receiver.url("/paused"), enabled=False)
+        await hooks.emit()
+        async with hooks.dispatching():
 
             async def attempted() -> bool:
-                return len(await attempts(database)) == 1
+                return len(await attempts(hooks.database)) == 1
 
             await wait_for(attempted)
-        await emit(database, owner.tenant.id)  # waits for nobody: both are off
+        await hooks.emit()  # waits for nobody: both are off
         metrics = (await client.get("/metrics")).text
     assert 'tenantry_webhook_attempts_total{outcome="failed"}' in metrics
     assert "tenantry_webhook_endpoints_disabled 2.0" in metrics
     assert 'tenantry_webhook_backlog{endpoint="all"} 0.0' in metrics
     assert "tenantry_webhook_attempt_duration_seconds_count" in metrics
-    code, checks = await doctor(webhook_settings)
+    code, checks = await doctor(hooks.settings)
     assert code == 0
     warning = checks["webhook_endpoints_disabled"]
     assert warning["status"] == "warn"
@@ -47,31 +40,27 @@ async def test_an_endpoint_its_receiver_gave_up_on_is_a_warning_and_a_metric(
 
 
 async def test_endpoint_secrets_outlive_a_server_secret_rotation(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
     old, new = "o" * 40, "n" * 40
-    before = webhook_settings.model_copy(update={"secret_key": old})
-    rotated = webhook_settings.model_copy(update={"secret_key": new, "previous_secret_keys": [old]})
-    forgotten = webhook_settings.model_copy(update={"secret_key": new})
-    async with client_for(before) as client:
-        endpoint = await register(client, owner, receiver.url())
-    receiver.secrets = [endpoint["secret"]]
+    before = hooks.settings.model_copy(update={"secret_key": old})
+    rotated = hooks.settings.model_copy(update={"secret_key": new, "previous_secret_keys": [old]})
+    forgotten = hooks.settings.model_copy(update={"secret_key": new})
+    async with hooks.client_for(before) as client:
+        endpoint = await register(client, hooks.owner, hooks.receiver.url())
+    hooks.receiver.secrets = [endpoint["secret"]]
     rotation = {"TENANTRY_SECRET_KEY": new, "TENANTRY_PREVIOUS_SECRET_KEYS": old}
     _, checks = await doctor(rotated, **rotation)
     assert "1 webhook endpoints still need a previous key" in checks["secret_rotation"]["detail"]
-    await emit(database, owner.tenant.id)
+    await hooks.emit()
     async with dispatching(rotated):
-        await wait_for(_calls(receiver, 1))
+        await wait_for(_calls(hooks.receiver, 1))
     code, output = await run_tenantry(rotated, "webhooks", "reseal", env=rotation)
     assert code == 0 and "1 endpoints sealed again" in output
-    await emit(database, owner.tenant.id)
+    await hooks.emit()
     async with dispatching(forgotten):  # the old secret is no longer needed
-        await wait_for(_calls(receiver, 2))
-    assert [call.verified_with for call in receiver.calls] == [[endpoint["secret"]]] * 2
+        await wait_for(_calls(hooks.receiver, 2))
+    assert [call.verified_with for call in hooks.receiver.calls] == [[endpoint["secret"]]] * 2
 
 
 def _calls(receiver: Receiver, n: int) -> Callable[[], Awaitable[bool]]:

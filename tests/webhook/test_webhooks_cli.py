@@ -11,9 +11,8 @@ from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.kit.clock import utcnow
 from tenantry.models import AuditRecord, WebhookAttempt, WebhookDelivery
-from tests.conftest import AppFactory
 from tests.fixtures.cli import run_tenantry
-from tests.webhook.conftest import Owner, Receiver, count, deliveries, emit, register
+from tests.webhook.conftest import Hooks, Owner, count, deliveries, emit
 
 LOOPBACK_ALLOWED = {"TENANTRY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
 
@@ -51,18 +50,13 @@ async def _failed_delivery(database: Database, owner: Owner, endpoint_id: str) -
 
 
 async def test_list_attempts_retry_failed_disable_enable(
-    client_for: AppFactory,
-    database: Database,
-    webhook_settings: Settings,
-    owner: Owner,
-    receiver: Receiver,
+    hooks: Hooks,
 ) -> None:
-    async with client_for(webhook_settings) as client:
-        endpoint = await register(client, owner, receiver.url(), event_types=["test.*"])
-    message_id = await _failed_delivery(database, owner, endpoint["id"])
+    endpoint = await hooks.endpoint(event_types=["test.*"])
+    message_id = await _failed_delivery(hooks.database, hooks.owner, endpoint["id"])
 
     code, output = await run_tenantry(
-        webhook_settings, "webhooks", "list", "--tenant", owner.tenant.id, "--json"
+        hooks.settings, "webhooks", "list", "--tenant", hooks.owner.tenant.id, "--json"
     )
     assert code == 0, output
     (listed,) = json.loads(output)
@@ -74,45 +68,45 @@ async def test_list_attempts_retry_failed_disable_enable(
     assert endpoint["secret"] not in output
 
     code, output = await run_tenantry(
-        webhook_settings, "webhooks", "attempts", endpoint["id"], "--status", "failed", "--json"
+        hooks.settings, "webhooks", "attempts", endpoint["id"], "--status", "failed", "--json"
     )
     assert code == 0, output
     (attempt,) = json.loads(output)
     assert (attempt["message_id"], attempt["response_status"]) == (message_id, 503)
 
     code, output = await run_tenantry(
-        webhook_settings, "webhooks", "retry-failed", endpoint["id"], "--since", "2h",
+        hooks.settings, "webhooks", "retry-failed", endpoint["id"], "--since", "2h",
         "--reason", "receiver fixed",
     )  # fmt: skip
     assert code == 0 and "1 failed messages" in output, output
-    (delivery,) = await deliveries(database)
+    (delivery,) = await deliveries(hooks.database)
     assert (delivery.status, delivery.trigger) == ("pending", "manual")
 
     code, output = await run_tenantry(
-        webhook_settings, "webhooks", "disable", endpoint["id"], "--reason", "flooding us"
+        hooks.settings, "webhooks", "disable", endpoint["id"], "--reason", "flooding us"
     )
     assert code == 0, output
-    code, output = await run_tenantry(webhook_settings, "webhooks", "disable", endpoint["id"])
+    code, output = await run_tenantry(hooks.settings, "webhooks", "disable", endpoint["id"])
     assert code == 0 and "already" in output
-    code, output = await run_tenantry(webhook_settings, "webhooks", "enable", endpoint["id"])
+    code, output = await run_tenantry(hooks.settings, "webhooks", "enable", endpoint["id"])
     assert code == 0, output
 
     code, output = await run_tenantry(
-        webhook_settings, "webhooks", "update", endpoint["id"], "--url", receiver.url("/v2"),
+        hooks.settings, "webhooks", "update", endpoint["id"], "--url", hooks.receiver.url("/v2"),
         "--event-types", "test.*,key.Created", "--reason", "moved", env=LOOPBACK_ALLOWED,
     )  # fmt: skip
-    assert code == 0 and receiver.url("/v2") in output, output
+    assert code == 0 and hooks.receiver.url("/v2") in output, output
     code, output = await run_tenantry(
-        webhook_settings, "webhooks", "update", endpoint["id"], "--event-types", "a..b"
+        hooks.settings, "webhooks", "update", endpoint["id"], "--event-types", "a..b"
     )
     assert code == 2, output
     code, output = await run_tenantry(
-        webhook_settings, "webhooks", "update", endpoint["id"], "--url", "http://10.0.0.1/",
+        hooks.settings, "webhooks", "update", endpoint["id"], "--url", "http://10.0.0.1/",
         env=LOOPBACK_ALLOWED,
     )  # fmt: skip
     assert code == 1 and "not public" in output, output
 
-    async with database.session() as session:
+    async with hooks.database.session() as session:
         actions = [
             (r.action, r.target, r.reason)
             for r in (
