@@ -23,7 +23,7 @@ from tenantry.kit.ids import new_id
 from tenantry.models import Event, EventCount, Invitation, InvitationStatus, SignupStatus
 from tests.conftest import AppFactory
 from tests.fixtures.cli import run_tenantry
-from tests.fixtures.factories import create_member, create_signup, create_tenant
+from tests.fixtures.factories import create_member, create_signup, create_tenant, operator_headers
 from tests.fixtures.signup import from_address, signup_body
 
 NOW = utcnow().replace(minute=0, second=0, microsecond=0)
@@ -45,11 +45,8 @@ REAL = [
 ]
 
 
-def operator(settings: Settings, role: str = "support") -> dict[str, str]:
-    token, _ = build_token_issuer(settings).mint(
-        subject="ops_funnel", audience=Audience.PLATFORM, ttl=timedelta(minutes=5), roles=[role]
-    )
-    return {"Authorization": f"Bearer {token}"}
+def operator(settings: Settings) -> dict[str, str]:
+    return operator_headers(settings, "support", subject="ops_funnel")
 
 
 def record_at(session: AsyncSession, type_: str, at: datetime, *, synthetic: bool = False) -> None:

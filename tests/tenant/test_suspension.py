@@ -3,30 +3,19 @@ in line, and reactivation lifts all of it; a second suspension is a clear 409.""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 from sqlalchemy import select
 
-from tenantry.app import build_token_issuer
-from tenantry.auth.jwt import Audience
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.models import Event
 from tenantry.worker.queue import enqueue
 from tests.fixtures.cli import run_tenantry
-from tests.fixtures.factories import create_tenant, member_token
+from tests.fixtures.factories import create_tenant, member_token, operator_headers
 from tests.fixtures.secrets import seen
 from tests.fixtures.workers import job_of, running_worker, wait_for
 from tests.tenant.conftest import auth
 from tests.test_errors import assert_problem
-
-
-def operator_token(settings: Settings) -> str:
-    token, _ = build_token_issuer(settings).mint(
-        subject="ops_alice", audience=Audience.PLATFORM, ttl=timedelta(minutes=5), roles=["admin"]
-    )
-    return token
 
 
 async def test_a_suspended_tenant_is_refused_and_its_jobs_wait(
@@ -40,7 +29,7 @@ async def test_a_suspended_tenant_is_refused_and_its_jobs_wait(
         headers=auth(owner),
     )
     secret = seen(created.json()["secret"])
-    admin = auth(operator_token(settings))
+    admin = operator_headers(settings, subject="ops_alice")
     suspended = await client.post(
         f"/v1/admin/tenants/{tenant.id}/suspend", json={"reason": "unpaid"}, headers=admin
     )

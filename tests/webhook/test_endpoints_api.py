@@ -9,14 +9,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tenantry.app import build_token_issuer
-from tenantry.auth.jwt import Audience
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.kit.clock import clock, utcnow
 from tenantry.models import AuditRecord, WebhookDelivery
 from tests.conftest import AppFactory
-from tests.fixtures.factories import create_member, create_tenant, tokens_for
+from tests.fixtures.factories import create_member, create_tenant, operator_headers, tokens_for
 from tests.fixtures.secrets import seen
 from tests.fixtures.workers import wait_for
 from tests.webhook.conftest import (
@@ -36,16 +34,6 @@ from tests.webhook.conftest import (
 async def client(client_for: AppFactory, webhook_settings: Settings) -> httpx.AsyncClient:  # type: ignore[misc]
     async with client_for(webhook_settings) as client:
         yield client
-
-
-def _admin(settings: Settings) -> dict[str, str]:
-    token, _ = build_token_issuer(settings).mint(
-        subject="ops_webhooks",
-        audience=Audience.PLATFORM,
-        ttl=timedelta(minutes=5),
-        roles=["admin"],
-    )
-    return {"Authorization": f"Bearer {seen(token)}"}
 
 
 async def test_the_secret_is_shown_once_and_never_read_back(
@@ -249,7 +237,7 @@ async def test_operators_list_and_correct_an_endpoint_and_it_is_audited(
     receiver: Receiver,
 ) -> None:
     created = await register(client, owner, receiver.url())
-    admin = _admin(webhook_settings)
+    admin = operator_headers(webhook_settings, subject="ops_webhooks")
     listed = await client.get(
         f"/v1/admin/tenants/{owner.tenant.id}/webhook-endpoints", headers=admin
     )
