@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./.tenantry")
     public_url: str = "http://127.0.0.1:8000"
     product_name: str = "Tenantry"  # how mails and pages name the product
+    # The hosted pages' theme: the name they show (default: the product name), a logo (an
+    # https or data: URL) and the accent colour.
+    brand_name: str | None = None
+    brand_logo_url: str | None = None
+    brand_color: str = Field(default="#2456c7", pattern=r"^#[0-9a-fA-F]{6}$")
+    # Where the hosted signup sends the new owner, with `?code=` to exchange once (60 s)
+    # through `grant_type=authorization_code`; unset: the last page says where to sign in.
+    handoff_url: str | None = None
     log_level: str = "INFO"
 
     # -- database

@@ -15,6 +15,7 @@ from tenantry.auth.dependencies import Authenticated, OptionalBearer
 from tenantry.auth.jwt import Audience, TokenIssuer
 from tenantry.auth.schemas import (
     Accepted,
+    AuthorizationCodeGrant,
     AuthorizationServerMetadata,
     Claims,
     ClientCredentialsGrant,
@@ -41,6 +42,7 @@ from tenantry.kit.ratelimit import RateLimiter, address_key, request_ip
 from tenantry.models import RevocationKind
 from tenantry.openapi import problems
 from tenantry.ratelimits import policy
+from tenantry.signup import handoff
 from tenantry.state import state_of
 
 router = APIRouter(tags=["auth"])
@@ -122,7 +124,8 @@ TOKEN_PATH = "/v1/auth/token"  # noqa: S105 (a path, not a password)
     responses=problems(401, 403, 415, 429),
     openapi_extra=TOKEN_REQUEST_DOCS,
     response_model=TokenGrantResponse,
-    summary="OAuth 2.0 token endpoint: client credentials, refresh token or password grant",
+    summary="OAuth 2.0 token endpoint: client credentials, refresh token, password or the "
+    "hosted signup's authorization code",
 )
 async def token(
     request: Request, settings: SettingsDep, issuer: IssuerDep, limiter: LimiterDep
@@ -211,6 +214,9 @@ async def _grant(
                 state.abuse.failed("password", request_ip(request), email=grant.username)
                 raise
             return pair.to_response(), headers
+        if isinstance(grant, AuthorizationCodeGrant):
+            signup = await handoff.redeem(session, settings, grant.code)
+            return (await handoff.owner_tokens(session, settings, issuer, signup)).to_response(), {}
         result = await sessions.rotate(session, settings, issuer, grant.refresh_token)
     if isinstance(result, sessions.TokenPair):
         return result.to_response(), {}
@@ -253,7 +259,7 @@ async def logout(
     return Response(status_code=204)
 
 
-Grant = RefreshGrant | PasswordGrant | ClientCredentialsGrant
+Grant = RefreshGrant | PasswordGrant | ClientCredentialsGrant | AuthorizationCodeGrant
 _GRANTS: TypeAdapter[Grant] = TypeAdapter(Annotated[Grant, Field(discriminator="grant_type")])
 
 

@@ -24,7 +24,7 @@ from fastapi import Request
 from tenantry.errors import TenantryError, ValidationFailed
 
 NO_CACHE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-GRANT_TYPES = ("client_credentials", "refresh_token", "password")
+GRANT_TYPES = ("client_credentials", "refresh_token", "password", "authorization_code")
 FORM = "application/x-www-form-urlencoded"
 
 

@@ -50,6 +50,15 @@ class PasswordChange(BaseModel):
     password: str = Field(min_length=12, max_length=1000)
 
 
+class AuthorizationCodeGrant(BaseModel):
+    """The hosted signup's one-time code for the new owner's tokens (tenantry.signup.handoff)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: Literal["authorization_code"]
+    code: str = Field(min_length=1, max_length=200)
+
+
 class ClientCredentialsGrant(BaseModel):
     """An integration key for an access token: `client_id` is the key's id (optional for
     callers from before it was asked), `client_secret` its secret; `scope` narrows the grant."""
@@ -133,7 +142,7 @@ class TokenRequest(BaseModel):
     """The token endpoint's parameters, as a form (or a JSON object): which ones a grant
     takes is said with each. Documents the body the endpoint reads itself."""
 
-    grant_type: Literal["client_credentials", "refresh_token", "password"]
+    grant_type: Literal["client_credentials", "refresh_token", "password", "authorization_code"]
     client_id: str | None = Field(default=None, description="client_credentials: the key's id")
     client_secret: str | None = Field(
         default=None, description="client_credentials: the key (or use HTTP Basic)"
@@ -143,3 +152,6 @@ class TokenRequest(BaseModel):
     username: str | None = Field(default=None, description="password: the email")
     password: str | None = Field(default=None, description="password")
     tenant_id: str | None = Field(default=None, description="password: which tenant")
+    code: str | None = Field(
+        default=None, description="authorization_code: the hosted signup's hand-off code"
+    )

@@ -62,6 +62,10 @@ class SignupSession(Base):
     last_code_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     continuation_hash: Mapped[str | None] = mapped_column(String(64))
     continuation_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The hosted signup's hand-off to the host application: a one-time code's digest,
+    # good until `handoff_expires_at` (60 s), spent by `grant_type=authorization_code`.
+    handoff_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    handoff_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     client_ip: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

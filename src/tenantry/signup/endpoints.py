@@ -7,20 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from tenantry.auth import sessions as auth_sessions
 from tenantry.auth.schemas import SessionTokens
 from tenantry.db import PlatformSession
 from tenantry.deps import IssuerDep, LimiterDep, SettingsDep
 from tenantry.errors import TenantryError, problem_response
 from tenantry.kit.idempotency import Idempotency
 from tenantry.kit.otp import OtpInvalid
-from tenantry.kit.ratelimit import address_key, request_ip
-from tenantry.metrics import SIGNUP_REQUESTS, SIGNUP_VERIFICATIONS
+from tenantry.metrics import SIGNUP_REQUESTS
 from tenantry.models import SignupSession
 from tenantry.openapi import problems
 from tenantry.provisioning.service import checkpoints, step_view
-from tenantry.ratelimits import policy
-from tenantry.signup import service
+from tenantry.signup import handoff, service
+from tenantry.signup.requests import begin, check_code, resend
 from tenantry.signup.schemas import (
     ContinuationRequest,
     SignupCreate,
@@ -30,7 +28,6 @@ from tenantry.signup.schemas import (
     SignupVerified,
     SignupVerify,
 )
-from tenantry.state import state_of
 
 router = APIRouter(prefix="/v1/signup", tags=["signup"])
 
@@ -57,24 +54,14 @@ async def start_signup(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> JSONResponse:
-    ip = request_ip(request)
-    domain = service.email_domain(payload.email)
-    limits = [
-        (policy(settings, "signup-ip"), address_key(ip)),
-        (policy(settings, "signup-email"), payload.email),
-        (policy(settings, "signup-domain"), domain),
-    ]
     try:
-        service.ensure_open(settings, state_of(request).switches)
-        headers = await limiter.enforce(limits, ip=ip, email_domain=domain)
         if replay := await idempotency.replay(session, "signup", payload.model_dump(mode="json")):
             SIGNUP_REQUESTS.labels("replayed").inc()
             return replay
-        started = await service.start_signup(session, settings, payload, client_ip=ip)
     except TenantryError as exc:
         SIGNUP_REQUESTS.labels(exc.code).inc()
         raise
-    SIGNUP_REQUESTS.labels("created" if started.created else "replayed").inc()
+    started, headers = await begin(request, session, settings, limiter, payload)
     body = _created(started.signup).model_dump(mode="json")
     response = await idempotency.remember(session, 201 if started.created else 200, body)
     response.headers.update(headers)
@@ -104,10 +91,7 @@ async def resend_code(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> JSONResponse:
-    ip = request_ip(request)
-    limits = [(policy(settings, "signup-resend-ip"), address_key(ip))]
-    headers = await limiter.enforce(limits, ip=ip, signup_id=signup_id)
-    signup = await service.resend_code(session, settings, signup_id)
+    signup, headers = await resend(request, session, settings, limiter, signup_id)
     return JSONResponse(_created(signup).model_dump(mode="json"), status_code=202, headers=headers)
 
 
@@ -125,22 +109,9 @@ async def verify_code(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> JSONResponse:
-    ip = request_ip(request)
-    limits = [(policy(settings, "signup-verify-ip"), address_key(ip))]
-    try:
-        headers = await limiter.enforce(limits, ip=ip, signup_id=signup_id)
-        result = await service.verify_code(session, settings, signup_id, payload.code)
-    except TenantryError as exc:
-        SIGNUP_VERIFICATIONS.labels(exc.code).inc()
-        if exc.code in ("OTP_LOCKED", "OTP_EXPIRED"):
-            state_of(request).abuse.failed("signup_code", ip)
-        raise
+    result, headers = await check_code(request, session, settings, limiter, signup_id, payload.code)
     if isinstance(result, OtpInvalid):
-        # Returned, not raised: the counted attempt must commit with the request.
-        SIGNUP_VERIFICATIONS.labels(result.code).inc()
-        state_of(request).abuse.failed("signup_code", ip)
         return problem_response(result.to_problem(), headers)
-    SIGNUP_VERIFICATIONS.labels("verified").inc()
     body = SignupVerified(
         id=result.signup.id,
         status=result.signup.status,
@@ -165,9 +136,4 @@ async def owner_session(
     signup = await service.redeem_continuation(
         session, settings, signup_id, payload.continuation_token
     )
-    assert signup.tenant_id is not None
-    owner = await service.owner_of(session, signup)
-    pair = await auth_sessions.issue(
-        session, settings, issuer, user_id=owner.id, tenant_id=signup.tenant_id
-    )
-    return pair.to_response()
+    return (await handoff.owner_tokens(session, settings, issuer, signup)).to_response()
