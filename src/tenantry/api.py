@@ -19,6 +19,7 @@ from tenantry.ops.canary_endpoints import router as canary_router
 from tenantry.ops.endpoints import router as ops_router
 from tenantry.signup.admin_endpoints import router as signup_admin_router
 from tenantry.signup.endpoints import router as signup_router
+from tenantry.signup.pages import pages as signup_pages
 from tenantry.tenant.admin_endpoints import router as tenant_admin_router
 from tenantry.tenant.endpoints import router as tenant_router
 from tenantry.webhook.admin_endpoints import router as webhook_admin_router
@@ -32,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     canary_router,
     auth_router,
     signup_router,
+    signup_pages,
     signup_admin_router,
     tenant_router,
     tenant_admin_router,

@@ -1,15 +1,19 @@
-"""Server-rendered pages (the activation form, the status page): one Jinja2 environment over
-each domain's templates, autoescaped, with the headers every page is served with."""
+"""Server-rendered pages (hosted signup, the activation form, the status page): one Jinja2
+environment over the shared and each domain's templates, autoescaped, themed by the brand
+settings, with the headers every page is served with."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 
+from tenantry.config import Settings
 from tenantry.state import state_of
 
 # A page may be reached from a mail: its token must not leak in a Referer, nothing may be
@@ -26,15 +30,55 @@ PAGE_HEADERS = {
 }
 
 
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    logo_url: str | None
+    color: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Brand:
+        return cls(
+            settings.brand_name or settings.product_name,
+            settings.brand_logo_url,
+            settings.brand_color,
+        )
+
+
 @cache
 def _environment() -> Environment:
-    loaders = [
-        PackageLoader(f"tenantry.{domain}", "templates") for domain in ("invitation", "incident")
+    loaders = [PackageLoader("tenantry", "templates")] + [
+        PackageLoader(f"tenantry.{domain}", "templates")
+        for domain in ("signup", "invitation", "incident")
     ]
     return Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined)
 
 
+def headers_for(settings: Settings) -> dict[str, str]:
+    """The page headers. A configured logo is the one image source the policy allows; the
+    hand-off URL's origin is a form's allowed destination, since the signup's last form
+    submission ends there through redirects."""
+    policy = PAGE_HEADERS["Content-Security-Policy"]
+    if settings.handoff_url:
+        policy = policy.replace(
+            "form-action 'self'", f"form-action 'self' {_origin(settings.handoff_url)}"
+        )
+    if settings.brand_logo_url:
+        logo = settings.brand_logo_url
+        policy += "; img-src " + ("data:" if logo.startswith("data:") else _origin(logo))
+    return {**PAGE_HEADERS, "Content-Security-Policy": policy}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    product_name = state_of(request).settings.product_name
-    body = _environment().get_template(template).render(product_name=product_name, **context)
-    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+    settings = state_of(request).settings
+    body = (
+        _environment()
+        .get_template(template)
+        .render(product_name=settings.product_name, brand=Brand.of(settings), **context)
+    )
+    return HTMLResponse(body, status_code=status, headers=headers_for(settings))
