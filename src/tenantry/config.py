@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Where the hosted signup sends the new owner, with `?code=` to exchange once (60 s)
     # through `grant_type=authorization_code`; unset: the last page says where to sign in.
     handoff_url: str | None = None
+    # Where people sign in to the product (the host application's sign-in page): the next
+    # step the activation pages link to; unset, they only say how.
+    sign_in_url: str | None = None
     log_level: str = "INFO"
 
     # -- database

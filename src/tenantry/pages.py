@@ -75,10 +75,15 @@ def _origin(url: str) -> str:
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """The template rendered with the brand, and a sign-in link (`next_url`) unless the page
+    names its own next step."""
     settings = state_of(request).settings
-    body = (
-        _environment()
-        .get_template(template)
-        .render(product_name=settings.product_name, brand=Brand.of(settings), **context)
-    )
+    brand = Brand.of(settings)
+    context = {
+        "next_url": settings.sign_in_url,
+        "next_label": f"Sign in to {brand.name}",
+        **context,
+    }
+    template_ = _environment().get_template(template)
+    body = template_.render(product_name=settings.product_name, brand=brand, **context)
     return HTMLResponse(body, status_code=status, headers=headers_for(settings))

@@ -19,7 +19,7 @@ from tenantry.db import Database
 from tenantry.invitation import service
 from tenantry.kit.clock import clock, utcnow
 from tenantry.models import Invitation, Membership, User
-from tests.conftest import LogCapture
+from tests.conftest import AppFactory, LogCapture
 from tests.fixtures.factories import member_token
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import invitation_token, signup_body
@@ -339,6 +339,31 @@ class TestPage:
         clock.advance(timedelta(hours=73))
         expired = await api.get("/activate", params={"token": invited.token})
         assert expired.status_code == 410 and "Ask the person who invited you" in expired.text
+
+    async def test_each_outcome_is_said_in_words_with_the_next_step(
+        self,
+        client_for: AppFactory,
+        api: httpx.AsyncClient,
+        owner: dict[str, str],
+        invited: Invited,
+        signup_settings: Settings,
+    ) -> None:
+        branded = signup_settings.model_copy(
+            update={"brand_name": "Acme Cloud", "sign_in_url": "https://app.acme.example/login"}
+        )
+        async with client_for(branded) as pages:
+            form = await pages.get("/activate", params={"token": invited.token})
+            assert "At least 12 characters" in form.text and "Acme Cloud" in form.text
+            revoked = await api.post(
+                f"/v1/tenants/{owner['tenant_id']}/invitations/{invited.id}/revoke",
+                headers=auth(owner["access_token"]),
+            )
+            assert revoked.status_code == 200
+            withdrawn = await pages.get("/activate", params={"token": invited.token})
+        assert withdrawn.status_code == 410
+        assert "This invitation was withdrawn" in withdrawn.text
+        assert "token" not in withdrawn.text.lower().replace(invited.token.lower(), "")
+        assert 'href="https://app.acme.example/login">Sign in to Acme Cloud' in withdrawn.text
 
 
 class TestMembers:

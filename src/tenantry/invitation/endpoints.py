@@ -254,8 +254,13 @@ async def activate(request: Request, session: PlatformSession) -> HTMLResponse:
     try:
         form = InvitationAccept(token=token, name=name, password=password or None)
     except ValidationError as exc:
-        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-        return await _form(request, session, invitation, token=token, name=name, error=problems)
+        invalid = {str(e["loc"][0]) for e in exc.errors()}
+        error = (
+            "The password needs at least 12 characters (or leave it empty)."
+            if "password" in invalid
+            else "Please enter your name."
+        )
+        return await _form(request, session, invitation, token=token, name=name, error=error)
     try:
         accepted = await _accept(request, session, form)
     except TenantryError as exc:

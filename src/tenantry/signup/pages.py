@@ -313,6 +313,9 @@ async def _ready(
         message=f"Sign in with {signup.email}: we send a code to that address.",
         steps=[],
         refresh=None,
-        next_url=settings.handoff_url,
-        next_label="Continue to the application" if settings.handoff_url else "",
+        **(
+            {"next_url": settings.handoff_url, "next_label": "Continue to the application"}
+            if settings.handoff_url
+            else {}
+        ),
     )
