@@ -31,6 +31,7 @@ from tenantry.kit.clock import clock
 from tenantry.logging import build_formatter
 from tenantry.worker.registry import load_task_modules
 from tests.fixtures import databases, hygiene, secrets
+from tests.fixtures.axe import axe_script  # noqa: F401 (a fixture for the page checks)
 from tests.fixtures.browser import chromium  # noqa: F401 (a fixture for the browser tests)
 from tests.fixtures.servers import PostgresServer, start_postgres, start_redis
 from tests.fixtures.workers import WorkerProcess

@@ -1,7 +1,7 @@
 """The hosted signup in a real browser (Debian's Chromium, driven by Playwright), with
 JavaScript on and off, against `tenantry up`: the form, its errors beside their fields,
 the mailed code, the progress page, and the hand-off to the host application with a code
-that exchanges once."""
+that exchanges once; axe-core finds nothing serious, and the keyboard alone suffices."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from playwright.async_api import Page, async_playwright
 
 from tenantry.config import Settings
 from tests.cli.test_servers import _env, running
+from tests.fixtures.axe import serious_violations
 from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.secrets import seen
 from tests.fixtures.servers import free_port
@@ -156,3 +157,61 @@ async def test_a_person_signs_up_and_lands_in_the_host_with_a_code_that_works_on
     seen(first.json()["refresh_token"])
     assert first.json()["tenant_id"].startswith("ten_")
     assert again.status_code == 401 and again.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_the_pages_pass_axe_and_work_from_the_keyboard_alone(
+    signup_settings: Settings, chromium: str, axe_script: Path, tmp_path: Path
+) -> None:
+    """Every hosted signup page (the form, its errors, the code page, a wrong code, the ready
+    page) has no serious or critical axe-core finding; the whole signup goes by keyboard."""
+    data_dir = signup_settings.data_dir
+    env = _env(data_dir, TENANTRY_DATABASE_URL=signup_settings.resolved_database_url)
+    findings: dict[str, list[dict[str, Any]]] = {}
+    with running(["up"], env, tmp_path) as (base_url, _):
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = await (await browser.new_context(bypass_csp=True)).new_page()
+
+                async def check(name: str) -> None:
+                    findings[name] = await serious_violations(page, axe_script)
+
+                await page.goto(f"{base_url}/signup")
+                await check("form")
+                # Keyboard only: Tab walks the fields in reading order, Enter submits.
+                order = []
+                for _ in range(6):
+                    await page.keyboard.press("Tab")
+                    order.append(
+                        await page.evaluate(
+                            "document.activeElement.id || document.activeElement.textContent"
+                        )
+                    )
+                assert order == ["org_name", "slug", "email", "plan", "promo_code", "Send my code"]
+                await page.keyboard.press("Enter")  # empty: every required field says so
+                await page.locator("#org_name-error").wait_for()
+                await check("form with errors")
+                await page.get_by_label("Organisation name").focus()
+                for text in ("Acme", "acme", EMAIL):
+                    await page.keyboard.press("Control+A")
+                    await page.keyboard.type(text)
+                    await page.keyboard.press("Tab")
+                await page.keyboard.press("Tab")  # past the plan, to the promo code
+                await page.keyboard.press("Enter")  # submits, as Enter in a text field does
+                await page.get_by_role("heading", name="Check your email").wait_for()
+                await check("code")
+                await page.get_by_label("Code").focus()
+                await page.keyboard.type("000000")
+                await page.keyboard.press("Enter")
+                await page.get_by_role("alert").wait_for()
+                await check("wrong code")
+                await page.get_by_label("Code").focus()
+                await page.keyboard.type(await _code(data_dir))
+                await page.keyboard.press("Enter")
+                await page.get_by_role("heading", name="Acme is ready").wait_for(timeout=30_000)
+                await check("ready")
+            finally:
+                await browser.close()
+    assert findings == {name: [] for name in findings}
+    assert len(findings) == 5
