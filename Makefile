@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench reliability soak requirements clean
+.PHONY: run test lint fmt bench reliability soak screens requirements clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -45,6 +45,10 @@ reliability: $(STAMP)
 # writes docs/soak.md.
 soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.report soak
+
+# A screenshot of every hosted page into docs/screens/ (Debian's Chromium).
+screens: $(STAMP)
+	$(BIN)/python -m tests.screens
 
 # Re-pin after editing pyproject.toml: versions and hashes, no download addresses.
 requirements:
