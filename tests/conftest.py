@@ -249,7 +249,7 @@ def logs_hold_no_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     leaked = sorted(s for s in secrets.SEEN if re.search(rf"(?<![\w.]){re.escape(s)}(?!\w)", text))
     assert not leaked, f"secrets in the logs: {leaked}"
     # Whole secrets only: a key's display prefix (tnt_sk_ and four characters) may be logged.
-    assert not re.search(r"tnt_(sk|ct|rt)_[A-Za-z0-9_\-]{12,}", text), (
+    assert not re.search(r"tnt_(sk|ct|rt|ac|cs)_[A-Za-z0-9_\-]{12,}", text), (
         "a secret-shaped value reached the logs"
     )
     assert not re.search(r"whsec_[A-Za-z0-9+/]{20,}", text), "a webhook secret reached the logs"

@@ -37,9 +37,10 @@ _SENSITIVE_SUFFIXES = ("_token", "_secret", "_password", "_key")
 # Values that look like our secrets wherever they appear: integration keys,
 # JWTs, bearer credentials, and secret-bearing query parameters in URLs.
 _SECRET_PATTERNS = (
-    # Keys, continuation and refresh tokens; a key's display prefix (tnt_sk_ and
-    # four characters) stays readable.
-    re.compile(r"tnt_(?:sk|ct|rt)_[A-Za-z0-9_\-]{12,}"),
+    # Keys, continuation, refresh, hand-off and console tokens; a key's display prefix
+    # (tnt_sk_ and four characters) stays readable. Webhook signing secrets.
+    re.compile(r"tnt_(?:sk|ct|rt|ac|cs)_[A-Za-z0-9_\-]{12,}"),
+    re.compile(r"whsec_[A-Za-z0-9+/=]{20,}"),
     re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/]+=*"),
     re.compile(r"(?i)([?&](?:token|code|secret|key)=)[^&\s\"']+"),
@@ -53,7 +54,7 @@ def _is_sensitive(key: str) -> bool:
 
 # Whatever any pattern above needs to match: one search tells most text (every access
 # log line) that it holds nothing to mask, instead of four substitutions.
-_MAY_HOLD_SECRET = re.compile(r"tnt_|eyJ|(?i:bearer)|(?i:[?&](?:token|code|secret|key)=)")
+_MAY_HOLD_SECRET = re.compile(r"tnt_|whsec_|eyJ|(?i:bearer)|(?i:[?&](?:token|code|secret|key)=)")
 
 
 def _scrub_text(text: str) -> str:

@@ -70,6 +70,8 @@ PLATFORM_TABLES: dict[str, str] = {
     "ratelimit_resets": "operators' resets of rate-limit counters",
     "incidents": "the deployment's incidents (the tenants affected are a list of ids)",
     "incident_posts": "an incident's public status posts",
+    "operators": "the deployment's operators, who sign in to the console",
+    "console_sessions": "operators' console sign-ins",
 }
 
 

@@ -21,6 +21,12 @@ from tenantry.models.job_tenant_clock import JobTenantClock
 from tenantry.models.login_challenge import LoginChallenge
 from tenantry.models.mail_message import MailMessage, MailStatus
 from tenantry.models.membership import Membership
+from tenantry.models.operator import (
+    ConsoleSession,
+    ConsoleSessionStatus,
+    Operator,
+    OperatorRole,
+)
 from tenantry.models.promo_code import PromoCode
 from tenantry.models.provisioning_step import ProvisioningStep, StepStatus
 from tenantry.models.queue_state import QueueState
@@ -49,6 +55,8 @@ __all__ = [
     "AuthzDenial",
     "Base",
     "CanaryRun",
+    "ConsoleSession",
+    "ConsoleSessionStatus",
     "DeliveryStatus",
     "EndpointStatus",
     "Event",
@@ -68,6 +76,8 @@ __all__ = [
     "MailMessage",
     "MailStatus",
     "Membership",
+    "Operator",
+    "OperatorRole",
     "PromoCode",
     "ProvisioningStep",
     "QueueState",
