@@ -5,6 +5,7 @@ from fastapi.routing import APIRoute
 
 from tenantry.audit.endpoints import router as audit_router
 from tenantry.auth.endpoints import router as auth_router
+from tenantry.console.pages import pages as console_pages
 from tenantry.event.endpoints import router as event_router
 from tenantry.flag.endpoints import router as flag_router
 from tenantry.incident.endpoints import pages as status_pages
@@ -34,6 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth_router,
     signup_router,
     signup_pages,
+    console_pages,
     signup_admin_router,
     tenant_router,
     tenant_admin_router,

@@ -17,6 +17,7 @@ from tenantry.cli import (
     jobs,
     keys,
     mail,
+    operators,
     provisioning,
     schedules,
     server,
@@ -84,3 +85,4 @@ app.command()(backup.restore)
 app.command()(doctor.doctor)
 app.add_typer(incidents.app, name="incident")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(operators.app, name="operators")

@@ -555,7 +555,9 @@ async def redeem_continuation(
 RETRYABLE = (SignupStatus.REVIEW_REQUIRED, SignupStatus.FAILED, SignupStatus.EXPIRED)
 
 
-async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) -> SignupSession:
+async def retry_provisioning(
+    session: AsyncSession, signup_id: str, *, by: str, reason: str | None = None
+) -> SignupSession:
     """Resume a stopped run from its checkpoint; a second retry while one runs is refused.
 
     A run expired in flight resumes too (its tenant may exist, its slug is held by it);
@@ -589,6 +591,7 @@ async def retry_provisioning(session: AsyncSession, signup_id: str, *, by: str) 
         actor=by,
         action="signup.retry",
         target=signup_id,
+        reason=reason,
         before={"status": stopped},
         after={"status": signup.status},
     )
