@@ -18,6 +18,7 @@ from tenantry.job.endpoints import router as job_router
 from tenantry.ops.admin_endpoints import router as ops_admin_router
 from tenantry.ops.canary_endpoints import router as canary_router
 from tenantry.ops.endpoints import router as ops_router
+from tenantry.portal.pages import pages as portal_pages
 from tenantry.signup.admin_endpoints import router as signup_admin_router
 from tenantry.signup.endpoints import router as signup_router
 from tenantry.signup.pages import pages as signup_pages
@@ -36,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     signup_router,
     signup_pages,
     console_pages,
+    portal_pages,
     signup_admin_router,
     tenant_router,
     tenant_admin_router,

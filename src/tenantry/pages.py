@@ -49,7 +49,7 @@ class Brand:
 def _environment() -> Environment:
     loaders = [PackageLoader("tenantry", "templates")] + [
         PackageLoader(f"tenantry.{domain}", "templates")
-        for domain in ("signup", "invitation", "incident", "console")
+        for domain in ("signup", "invitation", "incident", "console", "portal")
     ]
     return Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined)
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, TypeAdapter, ValidationError
 
 from tenantry.auth import login as login_service
-from tenantry.auth import oauth, passwords, revocation, sessions
+from tenantry.auth import login_requests, oauth, passwords, revocation, sessions
 from tenantry.auth.dependencies import Authenticated, OptionalBearer
 from tenantry.auth.jwt import Audience, TokenIssuer
 from tenantry.auth.schemas import (
@@ -272,18 +272,9 @@ _GRANTS: TypeAdapter[Grant] = TypeAdapter(Annotated[Grant, Field(discriminator="
     summary="Mail a sign-in code (202 whether or not the address has an account)",
 )
 async def login(
-    payload: LoginRequest,
-    request: Request,
-    session: PlatformSession,
-    settings: SettingsDep,
-    limiter: LimiterDep,
+    payload: LoginRequest, request: Request, session: PlatformSession, settings: SettingsDep
 ) -> JSONResponse:
-    ip = request_ip(request)
-    limits = [
-        (policy(settings, "login-ip"), address_key(ip)),
-        (policy(settings, "login-email"), payload.email),
-    ]
-    headers = await limiter.enforce(limits, ip=ip)
+    headers = await login_requests.limit_asking(request, settings, payload.email)
     await login_service.request_code(session, settings, payload.email)
     body = {"detail": "If this address has an account, a sign-in code is on its way."}
     return JSONResponse(body, status_code=202, headers=headers)
@@ -297,25 +288,16 @@ async def login(
     summary="Exchange the sign-in code for tokens",
 )
 async def login_verify(
-    payload: LoginVerify,
-    request: Request,
-    session: PlatformSession,
-    settings: SettingsDep,
-    issuer: IssuerDep,
-    limiter: LimiterDep,
+    payload: LoginVerify, request: Request, session: PlatformSession, settings: SettingsDep
 ) -> JSONResponse:
-    ip = request_ip(request)
-    limit = policy(settings, "login-verify-ip")
-    headers = await limiter.enforce([(limit, address_key(ip))], ip=ip)
-    result = await login_service.verify_code(
+    result, headers = await login_requests.check_code(
+        request,
         session,
         settings,
-        issuer,
         email=payload.email,
         code=payload.code,
         tenant_id=payload.tenant_id,
     )
     if isinstance(result, sessions.TokenPair):
         return JSONResponse(result.to_response(), headers={**headers, "Cache-Control": "no-store"})
-    state_of(request).abuse.failed("login_code", ip, email=payload.email)
     return problem_response(result.to_problem(), {**headers, **(result.headers or {})})

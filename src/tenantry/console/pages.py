@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit import trail
+from tenantry.auth import login_requests
 from tenantry.console import service
 from tenantry.console.service import SignedIn
 from tenantry.db import PlatformSession
@@ -90,6 +91,11 @@ async def sign_in_submit(
     request: Request, session: PlatformSession, settings: SettingsDep
 ) -> Response:
     email = (await _fields(request)).get("email", "")[:320]
+    try:
+        await login_requests.limit_asking(request, settings, email, gated=False)
+    except TenantryError:
+        error = "Too many tries from here: please wait a few minutes."
+        return page(request, "console_sign_in.html.j2", 429, step="email", error=error)
     flow_id = await service.start_sign_in(session, settings, email)
     redirect = _see_other("/console/sign-in/code")
     _cookie(redirect, FLOW_COOKIE, flow_id, settings, int(service.CODE_TTL.total_seconds()))
@@ -107,6 +113,11 @@ async def code_submit(
 ) -> Response:
     code = (await _fields(request)).get("code", "")[:6]
     flow_id = request.cookies.get(FLOW_COOKIE, "")
+    try:
+        await login_requests.limit_trying(request, settings, gated=False)
+    except TenantryError:
+        error = "Too many tries from here: please wait a few minutes."
+        return page(request, "console_sign_in.html.j2", 429, step="code", error=error)
     token = await service.verify_code(session, settings, flow_id, code) if flow_id else None
     if token is None:
         error = "That code is not right, or it has expired: check it, or ask for a new one."
