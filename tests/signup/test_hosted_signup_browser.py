@@ -5,8 +5,6 @@ that exchanges once; axe-core finds nothing serious, and the keyboard alone suff
 
 from __future__ import annotations
 
-import email
-import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +22,7 @@ from tests.fixtures.axe import serious_violations
 from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.secrets import seen
 from tests.fixtures.servers import free_port
+from tests.fixtures.signup import mailed_code
 from tests.fixtures.workers import wait_for
 
 EMAIL = "ada@acme.example.com"
@@ -69,17 +68,6 @@ def host() -> Iterator[Host]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def mailed_code(data_dir: Path, to: str) -> str | None:
-    """The code of the newest signup mail to `to`, read from the file backend's .eml files as
-    its reader would."""
-    for path in sorted((data_dir / "mail").glob("*.eml"), key=lambda p: p.stat().st_mtime)[::-1]:
-        message = email.message_from_bytes(path.read_bytes())
-        subject = str(message["Subject"])
-        if message["To"] == to and (found := re.match(r"(\d{6}) is your", subject)):
-            return seen(found.group(1))
-    return None
 
 
 async def _code(data_dir: Path) -> str:

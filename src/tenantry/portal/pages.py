@@ -120,6 +120,11 @@ async def sign_in_submit(request: Request, session: PlatformSession) -> Response
     return redirect
 
 
+@pages.get("/sign-in/code", response_class=HTMLResponse)
+async def code_page(request: Request) -> HTMLResponse:
+    return page(request, "portal_sign_in.html.j2", step="code", error=None)
+
+
 @pages.post("/sign-in/code", response_class=HTMLResponse)
 async def code_submit(request: Request, session: PlatformSession) -> Response:
     state = state_of(request)

@@ -1,0 +1,136 @@
+"""The tenant portal: an owner signs in by email code, creates a key (its secret shown once),
+creates a webhook endpoint and sends a failed message again to a real receiver; members
+and forged forms are refused. In Chromium against `tenantry up`, with axe-core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright
+
+from tenantry.config import Settings
+from tenantry.db import Database
+from tests.cli.test_servers import _env, running
+from tests.conftest import AppFactory
+from tests.fixtures.axe import serious_violations
+from tests.fixtures.browser import CHROMIUM_ARGS
+from tests.fixtures.factories import create_member, create_tenant
+from tests.fixtures.secrets import seen
+from tests.fixtures.signup import mailed_code, mailed_secret
+from tests.fixtures.workers import wait_for
+from tests.webhook.conftest import Receiver, emit
+
+OWNER = "olive@acme.example.com"
+
+
+async def _code(data_dir: Path, to: str) -> str:
+    async def mailed() -> bool:
+        return mailed_code(data_dir, to) is not None
+
+    await wait_for(mailed)
+    code = mailed_code(data_dir, to)
+    assert code is not None
+    return code
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_an_owner_makes_a_key_and_replays_a_failed_webhook(
+    database: Database,
+    signup_settings: Settings,
+    receiver: Receiver,
+    chromium: str,
+    axe_script: Path,
+    tmp_path: Path,
+) -> None:
+    tenant = await create_tenant(database, name="Acme")
+    await create_member(database, tenant.id, "owner", email=OWNER)
+    failures = iter([True])
+    receiver.reply = lambda call: (500, {}, b"down") if next(failures, False) else (200, {}, b"")
+    data_dir = signup_settings.data_dir
+    env = _env(
+        data_dir,
+        TENANTRY_DATABASE_URL=signup_settings.resolved_database_url,
+        TENANTRY_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
+    )
+    findings: dict[str, list[dict[str, object]]] = {}
+    with running(["up"], env, tmp_path) as (base_url, _):
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = await (await browser.new_context(bypass_csp=True)).new_page()
+
+                async def check() -> None:
+                    findings[f"{len(findings)} {page.url}"] = await serious_violations(
+                        page, axe_script
+                    )
+
+                await page.goto(f"{base_url}/portal")
+                await check()
+                await page.get_by_label("Your email").fill(OWNER)
+                await page.get_by_role("button", name="Send me a code").click()
+                await page.get_by_label("Code").fill(await _code(data_dir, OWNER))
+                await page.get_by_role("button", name="Sign in").click()
+                await page.get_by_role("heading", name="Webhooks").wait_for()
+                await check()
+
+                await page.get_by_role("link", name="Integration keys").click()
+                await page.get_by_label("Name").fill("ci")
+                await page.get_by_label("jobs:read").check()
+                await page.get_by_role("button", name="Create key").click()
+                secret = seen(await page.get_by_label("Secret").input_value())
+                assert secret.startswith("tnt_sk_")
+                await check()
+                await page.get_by_role("link", name="Done").click()
+                listed = await page.content()
+                assert "ci" in listed and secret not in listed  # shown once, never again
+                await check()
+
+                await page.get_by_role("link", name="Webhooks").click()
+                await page.get_by_label("URL").fill(receiver.url())
+                await page.get_by_role("button", name="Create endpoint").click()
+                assert (await page.get_by_label("Secret").input_value()).startswith("whsec_")
+                seen(await page.get_by_label("Secret").input_value())
+                await page.get_by_role("link", name="Done").click()
+                await emit(database, tenant.id, "key.Created")
+
+                async def failed_once() -> bool:
+                    return len(receiver.calls) == 1
+
+                await wait_for(failed_once)
+                await page.get_by_role("link", name=receiver.url()).click()
+                button = page.get_by_role("button", name="Send msg_")
+                await button.wait_for()
+                await check()
+                await button.first.click()
+                await page.get_by_text("goes again now.").wait_for()
+
+                async def delivered() -> bool:
+                    return len(receiver.calls) == 2
+
+                await wait_for(delivered)
+            finally:
+                await browser.close()
+    first, again = receiver.calls
+    assert first.message_id == again.message_id
+    assert findings == {name: [] for name in findings} and len(findings) == 5
+
+
+async def test_members_and_forged_forms_are_refused(
+    client_for: AppFactory, database: Database, signup_settings: Settings
+) -> None:
+    tenant = await create_tenant(database)
+    await create_member(database, tenant.id, "owner", email=OWNER)
+    await create_member(database, tenant.id, "member", email="max@acme.example.com")
+    async with client_for(signup_settings) as owner, client_for(signup_settings) as member:
+        for client, email in ((owner, OWNER), (member, "max@acme.example.com")):
+            await client.post("/portal/sign-in", data={"email": email})
+            code = await mailed_secret(database, signup_settings, email, "login_code", "code")
+            signed = await client.post("/portal/sign-in/code", data={"code": code})
+            assert signed.status_code == 303
+        refused = await member.get("/portal/keys")
+        assert refused.status_code == 403 and "owners and admins" in refused.text
+        forged = await owner.post("/portal/keys", data={"name": "x", "scopes": "jobs:read"})
+        assert forged.status_code == 403 and "did not come from the portal" in forged.text
+        keys = await owner.get("/portal/keys")  # the forged form created nothing
+        assert keys.status_code == 200 and "No key yet." in keys.text
