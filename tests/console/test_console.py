@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,8 @@ from tenantry.config import Settings
 from tenantry.console import service
 from tenantry.db import Database
 from tenantry.models import AuditRecord, JobStatus, OperatorRole, SignupStatus
+from tenantry.webhook import service as webhooks
+from tenantry.webhook.addresses import SystemResolver
 from tenantry.worker import queue, transitions
 from tenantry.worker.queue import enqueue
 from tests.cli.test_servers import _env, running
@@ -27,6 +30,7 @@ from tests.fixtures.factories import create_signup, create_tenant
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import mailed_secret
 from tests.fixtures.workers import wait_for
+from tests.webhook.conftest import deliveries, failed_delivery
 
 ADMIN, SUPPORT = "ops@example.com", "helpdesk@example.com"
 
@@ -201,3 +205,70 @@ async def test_signing_in_tells_nobody_who_the_operators_are_and_five_wrong_code
         assert late.status_code == 400  # the flow ended with the fifth wrong code
         assert (await client.get("/console")).headers["location"] == "/console/sign-in"
     seen(code)
+
+
+async def test_tenants_queues_funnel_and_a_tenants_webhooks(
+    client_for: AppFactory, database: Database, signup_settings: Settings
+) -> None:
+    await _operators(database)
+    tenant = await create_tenant(database, name="Acme")
+    async with client_for(signup_settings) as admin:
+        await sign_in(admin, database, signup_settings, ADMIN)
+        listed = await admin.get("/console/tenants")
+        assert listed.status_code == 200 and "Acme" in listed.text
+        csrf = _csrf(listed.text)
+        suspended = await admin.post(
+            f"/console/tenants/{tenant.id}/suspend", data={"reason": "unpaid", "csrf": csrf}
+        )
+        assert "suspended" in suspended.headers["location"]
+        paused = await admin.post(
+            "/console/queues/mail/pause", data={"reason": "smtp outage", "csrf": csrf}
+        )
+        assert "paused" in paused.headers["location"]
+        jobs_page = await admin.get("/console/jobs")
+        assert "Resume mail" in jobs_page.text
+        funnel = await admin.get("/console/funnel")
+        assert funnel.status_code == 200
+        assert '<svg role="img"' in funnel.text and "SignupStarted" in funnel.text
+        detail = await admin.get(f"/console/tenants/{tenant.id}")
+        assert detail.status_code == 200 and "suspended" in detail.text
+        assert (await admin.get("/console/tenants/ten_nope")).status_code == 404
+    actions = [(a[1], a[2], a[3]) for a in await _actions(database) if a[0] == f"console:{ADMIN}"]
+    assert actions == [
+        ("tenant.suspend", tenant.id, "unpaid"),
+        ("queue.pause", "mail", "smtp outage"),
+    ]
+
+
+async def test_an_admin_sends_a_tenants_failed_webhook_message_again(
+    client_for: AppFactory, database: Database, signup_settings: Settings
+) -> None:
+    await _operators(database)
+    tenant = await create_tenant(database)
+    allowed = signup_settings.model_copy(
+        update={"webhook_allowed_networks": [ip_network("127.0.0.0/8")]}
+    )
+    async with database.session() as session:
+        endpoint, secret = await webhooks.create_endpoint(
+            session, allowed, SystemResolver(), tenant_id=tenant.id, url="http://127.0.0.1:9/",
+            description="", event_types=[], enabled=True, rate_limit_per_s=None,
+        )  # fmt: skip
+    seen(secret)
+    message_id = await failed_delivery(database, tenant.id, endpoint.id)
+    async with client_for(signup_settings) as admin:
+        await sign_in(admin, database, signup_settings, ADMIN)
+        detail = await admin.get(f"/console/tenants/{tenant.id}")
+        assert message_id in detail.text and "503" in detail.text
+        sent = await admin.post(
+            f"/console/tenants/{tenant.id}/webhooks/{endpoint.id}/messages/{message_id}/retry",
+            data={"reason": "receiver fixed", "csrf": _csrf(detail.text)},
+        )
+        assert "goes again now" in sent.headers["location"].replace("+", " ")
+    (delivery,) = await deliveries(database)
+    assert (delivery.status, delivery.trigger) == ("pending", "manual")
+    assert (
+        f"console:{ADMIN}",
+        "webhook_endpoint.retry_message",
+        endpoint.id,
+        "receiver fixed",
+    ) in (await _actions(database))

@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from tenantry.config import Settings
 from tenantry.db import Database
 from tenantry.event import service as events
+from tenantry.kit.clock import utcnow
+from tenantry.kit.ids import new_id
 from tenantry.models import Tenant, WebhookAttempt, WebhookDelivery
 from tenantry.webhook.dispatcher import Dispatcher
 from tests.conftest import make_settings
@@ -252,3 +255,35 @@ def hooks(
     receiver: Receiver,
 ) -> Hooks:
     return Hooks(database, webhook_settings, owner, receiver, client_for)
+
+
+async def failed_delivery(database: Database, tenant_id: str, endpoint_id: str) -> str:
+    """A message whose every attempt failed an hour ago."""
+    await emit(database, tenant_id)
+    (delivery,) = await deliveries(database)
+    now = utcnow()
+    async with database.session() as session:
+        session.add(
+            WebhookAttempt(
+                id=new_id("wha"),
+                tenant_id=tenant_id,
+                endpoint_id=endpoint_id,
+                delivery_id=delivery.id,
+                message_id=delivery.message_id,
+                event_type="test.Happened",
+                attempt=8,
+                status="failed",
+                response_status=503,
+                duration_ms=12,
+                trigger="scheduled",
+                created_at=now - timedelta(hours=1),
+            )
+        )
+    async with database.session() as session:
+        # Seeded as the dispatcher leaves a spent schedule (tests may write any state).
+        await session.execute(
+            WebhookDelivery.__table__.update()  # type: ignore[attr-defined]
+            .where(WebhookDelivery.id == delivery.id)
+            .values({"status": "failed", "attempts": 8, "next_attempt_at": None})
+        )
+    return delivery.message_id

@@ -3,57 +3,23 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from sqlalchemy import select
 
 from tenantry.config import Settings
 from tenantry.db import Database
-from tenantry.kit.clock import utcnow
-from tenantry.models import AuditRecord, WebhookAttempt, WebhookDelivery
+from tenantry.models import AuditRecord
 from tests.fixtures.cli import run_tenantry
-from tests.webhook.conftest import Hooks, Owner, count, deliveries, emit
+from tests.webhook.conftest import Hooks, count, deliveries, failed_delivery
 
 LOOPBACK_ALLOWED = {"TENANTRY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
-
-
-async def _failed_delivery(database: Database, owner: Owner, endpoint_id: str) -> str:
-    """A message whose every attempt failed an hour ago."""
-    await emit(database, owner.tenant.id)
-    (delivery,) = await deliveries(database)
-    now = utcnow()
-    async with database.session() as session:
-        session.add(
-            WebhookAttempt(
-                id="wha_cli",
-                tenant_id=owner.tenant.id,
-                endpoint_id=endpoint_id,
-                delivery_id=delivery.id,
-                message_id=delivery.message_id,
-                event_type="test.Happened",
-                attempt=8,
-                status="failed",
-                response_status=503,
-                duration_ms=12,
-                trigger="scheduled",
-                created_at=now - timedelta(hours=1),
-            )
-        )
-    async with database.session() as session:
-        # Seeded as the dispatcher leaves a spent schedule (tests may write any state).
-        await session.execute(
-            WebhookDelivery.__table__.update()  # type: ignore[attr-defined]
-            .where(WebhookDelivery.id == delivery.id)
-            .values({"status": "failed", "attempts": 8, "next_attempt_at": None})
-        )
-    return delivery.message_id
 
 
 async def test_list_attempts_retry_failed_disable_enable(
     hooks: Hooks,
 ) -> None:
     endpoint = await hooks.endpoint(event_types=["test.*"])
-    message_id = await _failed_delivery(hooks.database, hooks.owner, endpoint["id"])
+    message_id = await failed_delivery(hooks.database, hooks.owner.tenant.id, endpoint["id"])
 
     code, output = await run_tenantry(
         hooks.settings, "webhooks", "list", "--tenant", hooks.owner.tenant.id, "--json"

@@ -6,6 +6,7 @@ SameSite=Strict besides)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -15,22 +16,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit import trail
 from tenantry.auth import login_requests
-from tenantry.console import service
+from tenantry.console import charts, service
 from tenantry.console.service import SignedIn
 from tenantry.db import PlatformSession
 from tenantry.deps import SettingsDep
 from tenantry.errors import TenantryError
 from tenantry.flag import service as flags
 from tenantry.job import service as jobs
+from tenantry.kit.clock import utcnow
+from tenantry.metrics import render_latest
 from tenantry.models import JobStatus, SignupStatus
+from tenantry.ops import funnel, slo
 from tenantry.pages import PAGE_HEADERS, page
 from tenantry.provisioning.service import checkpoints
 from tenantry.signup import service as signups
+from tenantry.tenant import service as tenants
+from tenantry.webhook import service as webhooks
 
 pages = APIRouter(prefix="/console", include_in_schema=False)
 
 COOKIE = "tenantry_console"
 FLOW_COOKIE = "tenantry_console_flow"
+FUNNEL_DAYS = 7
 STOPPED = (SignupStatus.REVIEW_REQUIRED, SignupStatus.FAILED, SignupStatus.EXPIRED)
 Action = Callable[[AsyncSession, SignedIn, str, dict[str, str]], Awaitable[str]]
 
@@ -195,14 +202,87 @@ async def jobs_view(request: Request, session: PlatformSession, settings: Settin
     who = await _signed_in(request, session, settings)
     if who is None:
         return _see_other("/console/sign-in")
+    stats = await jobs.queue_stats(session)
+    paused = await jobs.paused_queues(session)
     return _view(
         request,
         settings,
         who,
         "console_jobs.html.j2",
         "/console/jobs",
-        stats=await jobs.queue_stats(session),
+        stats=stats,
+        queues=sorted({stat.queue for stat in stats} | set(paused)),
+        paused=paused,
         failed=await jobs.list_jobs(session, status=JobStatus.FAILED, limit=100),
+    )
+
+
+@pages.get("/tenants", response_class=HTMLResponse)
+async def tenants_view(
+    request: Request, session: PlatformSession, settings: SettingsDep
+) -> Response:
+    who = await _signed_in(request, session, settings)
+    if who is None:
+        return _see_other("/console/sign-in")
+    found = await tenants.list_tenants(session, limit=200)
+    return _view(
+        request, settings, who, "console_tenants.html.j2", "/console/tenants", tenants=found
+    )
+
+
+@pages.get("/tenants/{tenant_id}", response_class=HTMLResponse)
+async def tenant_view(
+    tenant_id: str, request: Request, session: PlatformSession, settings: SettingsDep
+) -> Response:
+    who = await _signed_in(request, session, settings)
+    if who is None:
+        return _see_other("/console/sign-in")
+    try:
+        tenant = await tenants.get_tenant(session, tenant_id)
+    except TenantryError:
+        return _refused(request, f"No tenant {tenant_id}.", 404)
+    signup = await tenants.signup_of(session, tenant_id)
+    endpoints = []
+    for endpoint in await webhooks.list_endpoints(session, tenant_id, limit=50):
+        failing = await webhooks.list_attempts(session, endpoint, status="failed", limit=20)
+        endpoints.append((endpoint, failing))
+    return _view(
+        request,
+        settings,
+        who,
+        "console_tenant.html.j2",
+        "/console/tenants",
+        tenant=tenant,
+        members=await tenants.list_members(session, tenant_id, after=None, limit=200),
+        steps=await checkpoints(session, signup.id) if signup else [],
+        endpoints=endpoints,
+    )
+
+
+@pages.get("/funnel", response_class=HTMLResponse)
+async def funnel_view(
+    request: Request, session: PlatformSession, settings: SettingsDep
+) -> Response:
+    who = await _signed_in(request, session, settings)
+    if who is None:
+        return _see_other("/console/sign-in")
+    until = utcnow()
+    window = funnel.Window.checked(until - timedelta(days=FUNNEL_DAYS), until)
+    report = await funnel.report(session, settings, window, funnel.Bucket.DAY)
+    metrics, _ = render_latest()
+    objectives = await slo.check(session, settings, metrics.decode())
+    rows = [charts.Bar(s["type"].split(".", 1)[-1], s["count"]) for s in report["stages"]]
+    chart = charts.bars("Activation funnel", rows, settings.brand_color)
+    return _view(
+        request,
+        settings,
+        who,
+        "console_funnel.html.j2",
+        "/console/funnel",
+        days=FUNNEL_DAYS,
+        funnel=report,
+        chart=chart,
+        slo=objectives,
     )
 
 
@@ -253,11 +333,11 @@ async def _act(
     return _see_other(f"{back}?{urlencode({'notice': notice})}")
 
 
-def _refused(request: Request, message: str) -> HTMLResponse:
+def _refused(request: Request, message: str, status: int = 403) -> HTMLResponse:
     return page(
         request,
         "signup_progress.html.j2",
-        403,
+        status,
         heading="Not allowed",
         message=message,
         steps=[],
@@ -311,6 +391,77 @@ async def retry_job(
         return f"{job_id} is PENDING again."
 
     return await _act(request, session, settings, "/console/jobs", retry)
+
+
+@pages.post("/tenants/{tenant_id}/suspend")
+async def suspend_tenant(
+    tenant_id: str, request: Request, session: PlatformSession, settings: SettingsDep
+) -> Response:
+    return await _act(request, session, settings, "/console/tenants", _suspension(tenant_id, True))
+
+
+@pages.post("/tenants/{tenant_id}/reactivate")
+async def reactivate_tenant(
+    tenant_id: str, request: Request, session: PlatformSession, settings: SettingsDep
+) -> Response:
+    return await _act(request, session, settings, "/console/tenants", _suspension(tenant_id, False))
+
+
+def _suspension(tenant_id: str, suspended: bool) -> Action:
+    async def change(db: AsyncSession, who: SignedIn, reason: str, _: dict[str, str]) -> str:
+        await tenants.set_suspended(db, tenant_id, suspended, reason=reason, by=who.actor)
+        return f"{tenant_id} is {'suspended' if suspended else 'active'}."
+
+    return change
+
+
+@pages.post("/queues/{name}/pause")
+async def pause_queue(
+    name: str, request: Request, session: PlatformSession, settings: SettingsDep
+) -> Response:
+    return await _act(request, session, settings, "/console/jobs", _queue(name, True))
+
+
+@pages.post("/queues/{name}/resume")
+async def resume_queue(
+    name: str, request: Request, session: PlatformSession, settings: SettingsDep
+) -> Response:
+    return await _act(request, session, settings, "/console/jobs", _queue(name, False))
+
+
+def _queue(name: str, paused: bool) -> Action:
+    async def change(db: AsyncSession, who: SignedIn, reason: str, _: dict[str, str]) -> str:
+        await jobs.set_queue_paused(db, name, paused)
+        action = "queue.pause" if paused else "queue.resume"
+        await trail.record(db, actor=who.actor, action=action, target=name, reason=reason)
+        return f"queue {name} is {'paused' if paused else 'running'}."
+
+    return change
+
+
+@pages.post("/tenants/{tenant_id}/webhooks/{endpoint_id}/messages/{message_id}/retry")
+async def retry_webhook_message(
+    tenant_id: str,
+    endpoint_id: str,
+    message_id: str,
+    request: Request,
+    session: PlatformSession,
+    settings: SettingsDep,
+) -> Response:
+    async def retry(db: AsyncSession, who: SignedIn, reason: str, _: dict[str, str]) -> str:
+        endpoint = await webhooks.get_endpoint(db, endpoint_id, tenant_id)
+        await webhooks.retry_message(db, endpoint, message_id)
+        await trail.record(
+            db,
+            actor=who.actor,
+            action="webhook_endpoint.retry_message",
+            target=endpoint_id,
+            reason=reason,
+            after={"message_id": message_id},
+        )
+        return f"{message_id} goes again now."
+
+    return await _act(request, session, settings, f"/console/tenants/{tenant_id}", retry)
 
 
 @pages.post("/flags/{name}")
