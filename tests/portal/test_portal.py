@@ -4,13 +4,17 @@ and forged forms are refused. In Chromium against `tenantry up`, with axe-core."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import pytest
 from playwright.async_api import async_playwright
+from sqlalchemy import select
 
 from tenantry.config import Settings
 from tenantry.db import Database
+from tenantry.models import Membership
 from tests.cli.test_servers import _env, running
 from tests.conftest import AppFactory
 from tests.fixtures.axe import serious_violations
@@ -134,3 +138,57 @@ async def test_members_and_forged_forms_are_refused(
         assert forged.status_code == 403 and "did not come from the portal" in forged.text
         keys = await owner.get("/portal/keys")  # the forged form created nothing
         assert keys.status_code == 200 and "No key yet." in keys.text
+
+
+async def _signed_in(client: object, database: Database, settings: Settings, email: str) -> str:
+    """Signed in through the portal's forms; the CSRF value of its pages."""
+    await client.post("/portal/sign-in", data={"email": email})  # type: ignore[attr-defined]
+    code = await mailed_secret(database, settings, email, "login_code", "code")
+    await client.post("/portal/sign-in/code", data={"code": code})  # type: ignore[attr-defined]
+    page = await client.get("/portal/members")  # type: ignore[attr-defined]
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+async def test_members_and_invitations_keep_an_owner_and_only_owners_make_owners(
+    client_for: AppFactory, database: Database, signup_settings: Settings
+) -> None:
+    tenant = await create_tenant(database)
+    await create_member(database, tenant.id, "owner", email=OWNER)
+    admin = await create_member(database, tenant.id, "admin", email="ada@acme.example.com")
+    member = await create_member(database, tenant.id, "member", email="max@acme.example.com")
+    async with client_for(signup_settings) as as_owner, client_for(signup_settings) as as_admin:
+        owner_csrf = await _signed_in(as_owner, database, signup_settings, OWNER)
+        admin_csrf = await _signed_in(as_admin, database, signup_settings, admin.email)
+
+        made = await as_admin.post(
+            f"/portal/members/{member.id}/role", data={"role": "owner", "csrf": admin_csrf}
+        )
+        assert "Only an owner" in unquote_plus(made.headers["location"])
+        invited = await as_admin.post(
+            "/portal/invitations",
+            data={"email": "new@acme.example.com", "role": "member", "csrf": admin_csrf},
+        )
+        assert "on its way" in unquote_plus(invited.headers["location"])
+        page = await as_owner.get("/portal/members")
+        assert "new@acme.example.com" in page.text and "pending" in page.text
+
+        promoted = await as_owner.post(
+            f"/portal/members/{member.id}/role", data={"role": "admin", "csrf": owner_csrf}
+        )
+        assert "admin now" in unquote_plus(promoted.headers["location"])
+        removed = await as_owner.post(
+            f"/portal/members/{admin.id}/remove", data={"csrf": owner_csrf}
+        )
+        assert "removed" in unquote_plus(removed.headers["location"])
+        # Removed, the admin's next write is refused at once, whatever their token says.
+        after = await as_admin.post(
+            "/portal/invitations",
+            data={"email": "late@acme.example.com", "role": "member", "csrf": admin_csrf},
+        )
+        assert after.status_code == 403
+    async with database.session() as session:
+        rows = await session.execute(select(Membership.user_id, Membership.role))
+        roles = {user_id: role for user_id, role in rows}
+    assert roles[member.id] == "admin" and admin.id not in roles

@@ -5,24 +5,31 @@ the tenant who is neither owner nor admin is shown what the portal is for, nothi
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.auth import login, login_requests
 from tenantry.auth.sessions import TokenPair
 from tenantry.db import PlatformSession
 from tenantry.errors import TenantryError
+from tenantry.flag.guard import ensure_on
 from tenantry.integration_key import service as keys
 from tenantry.integration_key.service import SCOPES
-from tenantry.models import Tenant
+from tenantry.invitation import service as invitations
+from tenantry.invitation.schemas import InvitationCreate
+from tenantry.models import Membership, Tenant
 from tenantry.pages import PAGE_HEADERS, page
 from tenantry.portal import auth
 from tenantry.portal.auth import PortalUser
 from tenantry.state import state_of
+from tenantry.tenant import members
+from tenantry.tenant import service as tenants
 from tenantry.webhook import service as webhooks
 from tenantry.webhook.schemas import EndpointCreate
 
@@ -170,6 +177,29 @@ async def keys_view(request: Request) -> Response:
     )
 
 
+@pages.get("/members", response_class=HTMLResponse)
+async def members_view(request: Request) -> Response:
+    user = await _manager(request)
+    if isinstance(user, Response):
+        return user
+    async with state_of(request).database.session(tenant_id=user.tenant_id) as session:
+        members = await tenants.list_members(session, user.tenant_id, after=None, limit=200)
+        found = await invitations.list_invitations(session, user.tenant_id, limit=100)
+    shown = [(invitation, invitations.effective_status(invitation)) for invitation in found]
+    owner = "owner" in user.principal.roles
+    return await _view(
+        request,
+        user,
+        "portal_members.html.j2",
+        "/portal/members",
+        members=members,
+        invitations=shown,
+        me=user.principal.subject,
+        roles=invitations.ROLES,
+        invitable=invitations.ROLES if owner else invitations.ROLES[1:],
+    )
+
+
 @pages.get("/webhooks", response_class=HTMLResponse)
 async def webhooks_view(request: Request) -> Response:
     user = await _manager(request)
@@ -216,12 +246,26 @@ async def _act(request: Request, back: str, action: Action) -> Response:
     state = state_of(request)
     try:
         async with state.database.session(tenant_id=user.tenant_id) as session:
-            outcome = await action(session, user, fields)
+            standing = await _standing(session, user)
+            if standing is None:
+                return _not_for_you(request, "You no longer manage this workspace.")
+            outcome = await action(session, standing, fields)
     except TenantryError as exc:
         outcome = f"Not done: {exc.detail}"
     if isinstance(outcome, str):
         outcome = _see_other(f"{back}?{urlencode({'notice': outcome})}")
     return user.finish(outcome, state)
+
+
+async def _standing(session: AsyncSession, user: PortalUser) -> PortalUser | None:
+    """The caller as the database has them now, read under the tenant's row lock (as the
+    API's writes that hand out access do): a role changed a second ago counts."""
+    await session.execute(select(Tenant.id).where(Tenant.id == user.tenant_id).with_for_update())
+    membership = await session.get(Membership, (user.tenant_id, user.principal.subject))
+    if membership is None or membership.role not in auth.MANAGERS:
+        return None
+    principal = replace(user.principal, roles=frozenset({membership.role}))
+    return replace(user, principal=principal)
 
 
 def _secret_page(request: Request, user: PortalUser, what: str, secret: str, back: str) -> Response:
@@ -268,6 +312,63 @@ async def revoke_key(key_id: str, request: Request) -> Response:
         return f"{key.name} is revoked."
 
     return await _act(request, "/portal/keys", revoke)
+
+
+@pages.post("/members/{user_id}/role")
+async def change_role(user_id: str, request: Request) -> Response:
+    async def change(session: AsyncSession, user: PortalUser, form: dict[str, Any]) -> Outcome:
+        role = str(form.get("role", ""))
+        if role not in invitations.ROLES:
+            return "Choose owner, admin or member."
+        settings = state_of(request).settings
+        await members.change_role(session, settings, user.principal, user.tenant_id, user_id, role)
+        return f"The role is {role} now."
+
+    return await _act(request, "/portal/members", change)
+
+
+@pages.post("/members/{user_id}/remove")
+async def remove_member(user_id: str, request: Request) -> Response:
+    async def remove(session: AsyncSession, user: PortalUser, _: dict[str, Any]) -> Outcome:
+        settings = state_of(request).settings
+        await members.remove(session, settings, user.principal, user.tenant_id, user_id)
+        return "The member is removed; their access ends now."
+
+    return await _act(request, "/portal/members", remove)
+
+
+@pages.post("/invitations")
+async def invite(request: Request) -> Response:
+    async def create(session: AsyncSession, user: PortalUser, form: dict[str, Any]) -> Outcome:
+        state = state_of(request)
+        ensure_on(state.switches, "invitations")
+        try:
+            wanted = InvitationCreate(email=form.get("email", ""), role=form.get("role", ""))
+        except ValueError:
+            return "Give an email address and a role."
+        if wanted.role == "owner" and "owner" not in user.principal.roles:
+            return "Only an owner can invite an owner."
+        await invitations.create(
+            session,
+            state.settings,
+            tenant_id=user.tenant_id,
+            email=str(wanted.email),
+            role=wanted.role,
+            invited_by=user.principal.subject,
+        )
+        return f"An invitation is on its way to {wanted.email}."
+
+    return await _act(request, "/portal/members", create)
+
+
+@pages.post("/invitations/{invitation_id}/revoke")
+async def withdraw(invitation_id: str, request: Request) -> Response:
+    async def revoke(session: AsyncSession, user: PortalUser, _: dict[str, Any]) -> Outcome:
+        invitation = await invitations.get(session, invitation_id, tenant_id=user.tenant_id)
+        await invitations.revoke(session, invitation)
+        return f"The invitation of {invitation.email} is withdrawn."
+
+    return await _act(request, "/portal/members", revoke)
 
 
 @pages.post("/webhooks")
