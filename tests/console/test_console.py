@@ -24,7 +24,7 @@ from tenantry.worker import queue, transitions
 from tenantry.worker.queue import enqueue
 from tests.cli.test_servers import _env, running
 from tests.conftest import AppFactory
-from tests.fixtures.axe import serious_violations
+from tests.fixtures.axe import serious_violations, unreachable_by_keyboard
 from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.factories import create_signup, create_tenant
 from tests.fixtures.secrets import seen
@@ -102,6 +102,7 @@ async def test_an_admin_retries_a_session_and_a_job_and_closes_signup_in_the_bro
 
                 async def check() -> None:
                     findings[page.url] = await serious_violations(page, axe_script)
+                    findings[page.url] += await unreachable_by_keyboard(page)
 
                 await page.goto(f"{base_url}/console")
                 await check()

@@ -17,7 +17,7 @@ from tenantry.db import Database
 from tenantry.models import Membership
 from tests.cli.test_servers import _env, running
 from tests.conftest import AppFactory
-from tests.fixtures.axe import serious_violations
+from tests.fixtures.axe import serious_violations, unreachable_by_keyboard
 from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.factories import create_member, create_tenant
 from tests.fixtures.secrets import seen
@@ -65,9 +65,9 @@ async def test_an_owner_makes_a_key_and_replays_a_failed_webhook(
                 page = await (await browser.new_context(bypass_csp=True)).new_page()
 
                 async def check() -> None:
-                    findings[f"{len(findings)} {page.url}"] = await serious_violations(
-                        page, axe_script
-                    )
+                    name = f"{len(findings)} {page.url}"
+                    findings[name] = await serious_violations(page, axe_script)
+                    findings[name] += await unreachable_by_keyboard(page)
 
                 await page.goto(f"{base_url}/portal")
                 await check()

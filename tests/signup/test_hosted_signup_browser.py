@@ -18,7 +18,7 @@ from playwright.async_api import Page, async_playwright
 
 from tenantry.config import Settings
 from tests.cli.test_servers import _env, running
-from tests.fixtures.axe import serious_violations
+from tests.fixtures.axe import serious_violations, unreachable_by_keyboard
 from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.secrets import seen
 from tests.fixtures.servers import free_port
@@ -164,6 +164,7 @@ async def test_the_pages_pass_axe_and_work_from_the_keyboard_alone(
 
                 async def check(name: str) -> None:
                     findings[name] = await serious_violations(page, axe_script)
+                    findings[name] += await unreachable_by_keyboard(page)
 
                 await page.goto(f"{base_url}/signup")
                 await check("form")
