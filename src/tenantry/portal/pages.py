@@ -196,7 +196,7 @@ async def members_view(request: Request) -> Response:
         invitations=shown,
         me=user.principal.subject,
         roles=invitations.ROLES,
-        invitable=invitations.ROLES if owner else invitations.ROLES[1:],
+        invitable=("member", "admin", "owner") if owner else ("member", "admin"),
     )
 
 
