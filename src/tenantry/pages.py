@@ -87,3 +87,27 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     template_ = _environment().get_template(template)
     body = template_.render(product_name=settings.product_name, brand=brand, **context)
     return HTMLResponse(body, status_code=status, headers=headers_for(settings))
+
+
+def message_page(
+    request: Request,
+    status: int,
+    heading: str,
+    message: str,
+    *,
+    steps: list[dict[str, str]] | None = None,
+    refresh: int | None = None,
+    **next_step: str | None,
+) -> HTMLResponse:
+    """A page that says one thing (a refusal, an outcome, progress), with the next step as a
+    link (`next_url`, `next_label`; the sign-in link unless told)."""
+    return page(
+        request,
+        "message.html.j2",
+        status,
+        heading=heading,
+        message=message,
+        steps=steps or [],
+        refresh=refresh,
+        **next_step,
+    )

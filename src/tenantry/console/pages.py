@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -27,7 +27,7 @@ from tenantry.kit.clock import utcnow
 from tenantry.metrics import render_latest
 from tenantry.models import JobStatus, SignupStatus
 from tenantry.ops import funnel, slo
-from tenantry.pages import PAGE_HEADERS, page
+from tenantry.pages import PAGE_HEADERS, message_page, page
 from tenantry.provisioning.service import checkpoints
 from tenantry.signup import service as signups
 from tenantry.tenant import service as tenants
@@ -334,14 +334,11 @@ async def _act(
 
 
 def _refused(request: Request, message: str, status: int = 403) -> HTMLResponse:
-    return page(
+    return message_page(
         request,
-        "signup_progress.html.j2",
         status,
-        heading="Not allowed",
-        message=message,
-        steps=[],
-        refresh=None,
+        "Not allowed",
+        message,
         next_url="/console",
         next_label="Back to the console",
     )
@@ -393,18 +390,16 @@ async def retry_job(
     return await _act(request, session, settings, "/console/jobs", retry)
 
 
-@pages.post("/tenants/{tenant_id}/suspend")
-async def suspend_tenant(
-    tenant_id: str, request: Request, session: PlatformSession, settings: SettingsDep
+@pages.post("/tenants/{tenant_id}/{change}")
+async def change_tenant(
+    tenant_id: str,
+    change: Literal["suspend", "reactivate"],
+    request: Request,
+    session: PlatformSession,
+    settings: SettingsDep,
 ) -> Response:
-    return await _act(request, session, settings, "/console/tenants", _suspension(tenant_id, True))
-
-
-@pages.post("/tenants/{tenant_id}/reactivate")
-async def reactivate_tenant(
-    tenant_id: str, request: Request, session: PlatformSession, settings: SettingsDep
-) -> Response:
-    return await _act(request, session, settings, "/console/tenants", _suspension(tenant_id, False))
+    action = _suspension(tenant_id, change == "suspend")
+    return await _act(request, session, settings, "/console/tenants", action)
 
 
 def _suspension(tenant_id: str, suspended: bool) -> Action:
@@ -415,18 +410,15 @@ def _suspension(tenant_id: str, suspended: bool) -> Action:
     return change
 
 
-@pages.post("/queues/{name}/pause")
-async def pause_queue(
-    name: str, request: Request, session: PlatformSession, settings: SettingsDep
+@pages.post("/queues/{name}/{change}")
+async def change_queue(
+    name: str,
+    change: Literal["pause", "resume"],
+    request: Request,
+    session: PlatformSession,
+    settings: SettingsDep,
 ) -> Response:
-    return await _act(request, session, settings, "/console/jobs", _queue(name, True))
-
-
-@pages.post("/queues/{name}/resume")
-async def resume_queue(
-    name: str, request: Request, session: PlatformSession, settings: SettingsDep
-) -> Response:
-    return await _act(request, session, settings, "/console/jobs", _queue(name, False))
+    return await _act(request, session, settings, "/console/jobs", _queue(name, change == "pause"))
 
 
 def _queue(name: str, paused: bool) -> Action:

@@ -24,7 +24,7 @@ from tenantry.integration_key.service import SCOPES
 from tenantry.invitation import service as invitations
 from tenantry.invitation.schemas import InvitationCreate
 from tenantry.models import Membership, Tenant
-from tenantry.pages import PAGE_HEADERS, page
+from tenantry.pages import PAGE_HEADERS, message_page, page
 from tenantry.portal import auth
 from tenantry.portal.auth import PortalUser
 from tenantry.state import state_of
@@ -72,14 +72,11 @@ async def _view(
 
 
 def _not_for_you(request: Request, message: str, status: int = 403) -> HTMLResponse:
-    return page(
+    return message_page(
         request,
-        "signup_progress.html.j2",
         status,
-        heading="Not available",
-        message=message,
-        steps=[],
-        refresh=None,
+        "Not available",
+        message,
         next_url="/portal/sign-in",
         next_label="Sign in again",
     )

@@ -26,7 +26,7 @@ from tenantry.errors import RateLimited, TenantryError
 from tenantry.kit.clock import utcnow
 from tenantry.kit.otp import OtpInvalid
 from tenantry.models import SignupSession, SignupStatus
-from tenantry.pages import PAGE_HEADERS, page
+from tenantry.pages import PAGE_HEADERS, message_page, page
 from tenantry.provisioning.service import checkpoints
 from tenantry.signup import handoff, service
 from tenantry.signup.requests import begin, check_code, resend
@@ -76,16 +76,12 @@ def _form(request: Request, settings: Any, status: int = 200, **context: Any) ->
 
 
 def _closed(request: Request, error: TenantryError) -> HTMLResponse:
-    return page(
+    return message_page(
         request,
-        "signup_progress.html.j2",
         error.status,
-        heading="Signup is closed for now",
-        message="We are not taking new signups at the moment. Please try again later.",
-        steps=[],
-        refresh=None,
+        "Signup is closed for now",
+        "We are not taking new signups at the moment. Please try again later.",
         next_url=None,
-        next_label="",
     )
 
 
@@ -176,14 +172,11 @@ def _code(
 
 
 def _gone(request: Request) -> HTMLResponse:
-    return page(
+    return message_page(
         request,
-        "signup_progress.html.j2",
         410,
-        heading="This signup has expired",
-        message="Signups wait a day for their code. Start again: it takes a minute.",
-        steps=[],
-        refresh=None,
+        "This signup has expired",
+        "Signups wait a day for their code. Start again: it takes a minute.",
         next_url="/signup",
         next_label="Start again",
     )
@@ -274,11 +267,11 @@ async def progress_page(
         }
         for c in await checkpoints(session, signup_id)
     ]
-    return page(
+    return message_page(
         request,
-        "signup_progress.html.j2",
-        heading="We hit a snag" if stopped else f"Setting up {signup.org_name}",
-        message=(
+        200,
+        "We hit a snag" if stopped else f"Setting up {signup.org_name}",
+        (
             "Our team has been told and will finish setting up your workspace; we will email "
             "you when it is ready."
             if stopped
@@ -287,7 +280,6 @@ async def progress_page(
         steps=steps,
         refresh=None if stopped else REFRESH_S,
         next_url=None,
-        next_label="",
     )
 
 
@@ -306,16 +298,11 @@ async def _ready(
             redirect = _see_other(f"{settings.handoff_url}{separator}{urlencode({'code': code})}")
             redirect.delete_cookie(COOKIE, path=f"/signup/{signup.id}")
             return redirect
-    return page(
+    onward = {"next_url": settings.handoff_url, "next_label": "Continue to the application"}
+    return message_page(
         request,
-        "signup_progress.html.j2",
-        heading=f"{signup.org_name} is ready",
-        message=f"Sign in with {signup.email}: we send a code to that address.",
-        steps=[],
-        refresh=None,
-        **(
-            {"next_url": settings.handoff_url, "next_label": "Continue to the application"}
-            if settings.handoff_url
-            else {}
-        ),
+        200,
+        f"{signup.org_name} is ready",
+        f"Sign in with {signup.email}: we send a code to that address.",
+        **(onward if settings.handoff_url else {}),
     )
