@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ from tests.cli.test_servers import _env, running
 from tests.conftest import AppFactory
 from tests.fixtures.axe import serious_violations, unreachable_by_keyboard
 from tests.fixtures.browser import CHROMIUM_ARGS
-from tests.fixtures.factories import create_signup, create_tenant
+from tests.fixtures.factories import create_member, create_signup, create_tenant, signup_now
 from tests.fixtures.secrets import seen
 from tests.fixtures.signup import mailed_secret
 from tests.fixtures.workers import wait_for
@@ -273,3 +274,30 @@ async def test_an_admin_sends_a_tenants_failed_webhook_message_again(
         endpoint.id,
         "receiver fixed",
     ) in (await _actions(database))
+
+
+async def test_an_admin_marks_a_stopped_signup_complete_when_its_work_is_done(
+    client_for: AppFactory, database: Database, signup_settings: Settings
+) -> None:
+    await _operators(database)
+    tenant = await create_tenant(database)
+    signup = await create_signup(
+        database, status=SignupStatus.FAILED, tenant=tenant, failure_reason="mail step broke"
+    )
+    await create_member(database, tenant.id, "owner", email=signup.email)
+    async with client_for(signup_settings) as admin:
+        await sign_in(admin, database, signup_settings, ADMIN)
+        listed = await admin.get("/console/sessions", params={"status": "FAILED"})
+        assert signup.id in listed.text and "mail step broke" in listed.text
+        done = await admin.post(
+            f"/console/sessions/{signup.id}/mark-complete",
+            data={"reason": "welcome mail sent by hand", "csrf": _csrf(listed.text)},
+        )
+        assert "PROVISIONED" in unquote_plus(done.headers["location"])
+    assert (await signup_now(database, signup.id)).status == SignupStatus.PROVISIONED
+    assert (
+        f"console:{ADMIN}",
+        "signup.mark_complete",
+        signup.id,
+        "welcome mail sent by hand",
+    ) in await _actions(database)
