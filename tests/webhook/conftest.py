@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class Call:
     headers: dict[str, str]
     body: bytes
     verified_with: list[str]  # which of the receiver's secrets verified the signature
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock)
 
     @property
     def message_id(self) -> str:

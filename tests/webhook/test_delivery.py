@@ -403,3 +403,17 @@ async def test_a_suspended_tenants_deliveries_wait(
         await set_suspended(session, hooks.owner.tenant.id, False, reason="paid", by="ops")
     async with hooks.dispatching():
         await hooks.calls(1)
+
+
+async def test_an_endpoints_rate_limit_paces_its_deliveries_and_counts_no_attempt(
+    hooks: Hooks,
+) -> None:
+    await hooks.endpoint(rate_limit_per_s=1)
+    for n in range(3):
+        await hooks.emit(n=n)
+    async with hooks.dispatching():
+        await hooks.attempted(3)
+    # One a second at most: three deliveries arrive in three different seconds, and the
+    # ones held back were put back in line, not counted as attempts.
+    assert len({int(call.at) for call in hooks.receiver.calls}) == 3
+    assert [a.attempt for a in await attempts(hooks.database)] == [1, 1, 1]
