@@ -45,8 +45,8 @@ REAL = [
 ]
 
 
-def operator(settings: Settings) -> dict[str, str]:
-    return operator_headers(settings, "support", subject="ops_funnel")
+def operator(settings: Settings, role: str = "support") -> dict[str, str]:
+    return operator_headers(settings, role, subject="ops_funnel")
 
 
 def record_at(session: AsyncSession, type_: str, at: datetime, *, synthetic: bool = False) -> None:
