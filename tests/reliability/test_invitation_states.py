@@ -25,7 +25,6 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
-    multiple,
     rule,
 )
 from sqlalchemy import func, select
@@ -52,7 +51,7 @@ LINK_TOKEN = re.compile(r"token=([A-Za-z0-9_\-.~]+)")
 
 @dataclass
 class Invite:
-    id: str
+    id: str  # empty: the invitation was refused (409), and every rule passes it by
     email: str
     links: list[str] = field(default_factory=list)  # every link it was mailed, oldest first
 
@@ -115,7 +114,9 @@ class InvitationMachine(RuleBasedStateMachine):
         response = self.world.run(send())
         if response.status_code == 409:
             assert response.json()["code"] in ("INVITATION_PENDING", "ALREADY_MEMBER")
-            return multiple()
+            # Still one entry: whether it was refused hangs on timing (was the last link
+            # accepted yet?), and Hypothesis needs the bundle's size to hang on its choices.
+            return Invite("", address)
         assert response.status_code == 201, response.text
         invite = Invite(response.json()["id"], address)
         self.world.run(self._remember_link(invite))
@@ -123,6 +124,9 @@ class InvitationMachine(RuleBasedStateMachine):
 
     @rule(invite=invites)
     def resend(self, invite: Invite) -> None:
+        if not invite.id:
+            return
+
         async def resend() -> httpx.Response:
             response = await self.world.api.post(
                 self._path(f"/{invite.id}/resend"), headers=self.auth
@@ -135,6 +139,8 @@ class InvitationMachine(RuleBasedStateMachine):
 
     @rule(invite=invites)
     def revoke(self, invite: Invite) -> None:
+        if not invite.id:
+            return
         response = self.world.run(
             self.world.api.post(self._path(f"/{invite.id}/revoke"), headers=self.auth)
         )
@@ -142,6 +148,9 @@ class InvitationMachine(RuleBasedStateMachine):
 
     @rule(invite=invites, racers=st.integers(1, 3), superseded=st.booleans())
     def accept(self, invite: Invite, racers: int, superseded: bool) -> None:
+        if not invite.id:
+            return
+
         async def race() -> list[httpx.Response]:
             await self._remember_link(invite)
             if not invite.links:
