@@ -5,6 +5,7 @@ and forged forms are refused. In Chromium against `tenantry up`, with axe-core."
 from __future__ import annotations
 
 import re
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -192,3 +193,42 @@ async def test_members_and_invitations_keep_an_owner_and_only_owners_make_owners
         rows = await session.execute(select(Membership.user_id, Membership.role))
         roles = {user_id: role for user_id, role in rows}
     assert roles[member.id] == "admin" and admin.id not in roles
+
+
+async def test_a_key_is_revoked_and_a_webhook_secret_rotated_from_the_portal(
+    client_for: AppFactory, database: Database, signup_settings: Settings
+) -> None:
+    settings = signup_settings.model_copy(
+        update={"webhook_allowed_networks": [ip_network("127.0.0.0/8")]}
+    )
+    tenant = await create_tenant(database)
+    await create_member(database, tenant.id, "owner", email=OWNER)
+    async with client_for(settings) as owner:
+        csrf = await _signed_in(owner, database, settings, OWNER)
+        made = await owner.post(
+            "/portal/keys", data={"name": "ci", "scopes": "jobs:read", "csrf": csrf}
+        )
+        assert made.status_code == 201 and seen(_secret(made.text)).startswith("tnt_sk_")
+        key_id = re.search(r"/portal/keys/(key_\w+)/revoke", (await owner.get("/portal/keys")).text)
+        assert key_id is not None
+        revoked = await owner.post(f"/portal/keys/{key_id.group(1)}/revoke", data={"csrf": csrf})
+        assert "revoked" in unquote_plus(revoked.headers["location"])
+
+        created = await owner.post(
+            "/portal/webhooks", data={"url": "http://127.0.0.1:9/hook", "csrf": csrf}
+        )
+        first = seen(_secret(created.text))
+        listed = (await owner.get("/portal/webhooks")).text
+        endpoint_id = re.search(r"/portal/webhooks/(whe_\w+)", listed)
+        assert endpoint_id is not None
+        rotated = await owner.post(
+            f"/portal/webhooks/{endpoint_id.group(1)}/rotate", data={"csrf": csrf}
+        )
+        second = seen(_secret(rotated.text))
+        assert second.startswith("whsec_") and second != first
+
+
+def _secret(html: str) -> str:
+    found = re.search(r'id="secret" readonly value="([^"]+)"', html)
+    assert found is not None, html
+    return found.group(1)

@@ -42,12 +42,6 @@ endpoints = cast(Table, WebhookEndpoint.__table__)
 messages = cast(Table, WebhookMessage.__table__)
 tenants = cast(Table, Tenant.__table__)
 
-DELIVERY_MOVES = {
-    D.PENDING: frozenset({D.DELIVERING}),
-    D.DELIVERING: frozenset({D.SUCCEEDED, D.PENDING, D.FAILED}),
-    D.SUCCEEDED: frozenset({D.PENDING}),
-    D.FAILED: frozenset({D.PENDING}),
-}
 ENDPOINT_MOVES = {E.ENABLED: frozenset({E.DISABLED}), E.DISABLED: frozenset({E.ENABLED})}
 
 
